@@ -1,0 +1,10 @@
+"""gluon_onnx: ONNX as a first-class format for Apache MXNet Gluon."""
+
+from __future__ import annotations
+
+from . import errors, limits
+from .importer import OnnxBlock, load_block
+
+__version__ = "0.1.0"
+
+__all__ = ["OnnxBlock", "errors", "limits", "load_block", "__version__"]

@@ -1,0 +1,159 @@
+"""An ``onnx.backend.base.Backend`` that runs models through gluon_onnx.
+
+>>> import gluon_onnx.backend as backend
+>>> rep = backend.prepare(model, device="CPU", hybridize=True)
+>>> outputs = rep.run([x])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import mxnet as mx
+import numpy as np
+import onnx
+from onnx.backend.base import Backend, BackendRep, Device, DeviceType
+
+from .dtypes import from_storage, storage_dtype, to_storage
+from .errors import GluonOnnxError
+from .importer import OnnxBlock, load_block
+
+
+def _context(device: str) -> mx.Context:
+    dev = Device(device)
+    if dev.type == DeviceType.CUDA:
+        return mx.gpu(dev.device_id)
+    return mx.cpu()
+
+
+class ExecutionError(GluonOnnxError):
+    """MXNet failed while running a converted graph."""
+
+
+def to_nd(array: np.ndarray, ctx: mx.Context) -> mx.nd.NDArray:
+    """numpy input -> NDArray in its MXNet storage type."""
+    array = np.asarray(array)
+    value = to_storage(array)
+    with mx.util.np_shape(True):
+        return mx.nd.array(value, dtype=value.dtype, ctx=ctx)
+
+
+def to_numpy(value: mx.nd.NDArray, dtype: np.dtype | None) -> np.ndarray:
+    """NDArray output -> numpy in the ONNX dtype."""
+    with mx.util.np_shape(True):
+        try:
+            array = value.asnumpy()
+        except mx.base.MXNetError as exc:
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            raise ExecutionError(f"MXNet failed while running the model: {lines[-1] if lines else exc}") from None
+    return from_storage(array, dtype) if dtype is not None else array
+
+
+class GluonOnnxRep(BackendRep):
+    """A prepared model: an :class:`OnnxBlock` plus input/output conversion."""
+
+    def __init__(self, block: OnnxBlock, ctx: mx.Context):
+        self.block = block
+        self.ctx = ctx
+
+    def run(self, inputs: object, **kwargs: object) -> tuple[np.ndarray, ...]:
+        if isinstance(inputs, dict):
+            inputs = [inputs[name] for name in self.block.input_names]
+        elif isinstance(inputs, np.ndarray) and len(self.block.input_names) == 1:
+            inputs = [inputs]
+        inputs = list(inputs)
+        plan = self.block.plan
+        if len(inputs) > len(plan.inputs):
+            inputs = inputs[: len(plan.inputs)]
+        arrays = [to_nd(x, self.ctx) for x in inputs]
+        result = self.block(*arrays)
+        outputs = result if isinstance(result, (tuple, list)) else (result,)
+        return tuple(
+            to_numpy(out, plan.info(name).dtype) for name, out in zip(plan.outputs, outputs)
+        )
+
+
+class GluonOnnxBackend(Backend):
+    """ONNX backend running models as Gluon blocks; ``hybridize=True`` traces them."""
+
+    hybridize_default = False
+
+    @classmethod
+    def is_compatible(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: object) -> bool:
+        return cls.supports_device(device)
+
+    @classmethod
+    def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: object) -> GluonOnnxRep:
+        hybridize = bool(kwargs.pop("hybridize", cls.hybridize_default))
+        ctx = _context(device)
+        block = load_block(model, ctx=ctx)
+        if hybridize:
+            block.hybridize(static_alloc=True, static_shape=True)
+        return GluonOnnxRep(block, ctx)
+
+    @classmethod
+    def run_model(cls, model: onnx.ModelProto, inputs: object, device: str = "CPU", **kwargs: object) -> tuple:
+        return cls.prepare(model, device, **kwargs).run(inputs)
+
+    @classmethod
+    def run_node(
+        cls,
+        node: onnx.NodeProto,
+        inputs: Sequence[np.ndarray],
+        device: str = "CPU",
+        outputs_info: Sequence[tuple[np.dtype, tuple]] | None = None,
+        **kwargs: object,
+    ) -> tuple:
+        opset = int(kwargs.pop("opset_version", onnx.defs.onnx_opset_version()))
+        names = [f"input_{i}" if name else "" for i, name in enumerate(node.input)]
+        graph_inputs = []
+        feeds = []
+        for name, value in zip((n for n in names if n), inputs):
+            value = np.asarray(value)
+            elem = onnx.helper.np_dtype_to_tensor_dtype(value.dtype)
+            graph_inputs.append(onnx.helper.make_tensor_value_info(name, elem, value.shape))
+            feeds.append(value)
+        inner = onnx.NodeProto()
+        inner.CopyFrom(node)
+        del inner.input[:]
+        inner.input.extend(names)
+        outs = [onnx.helper.make_empty_tensor_value_info(o) for o in node.output if o]
+        graph = onnx.helper.make_graph([inner], "run_node", graph_inputs, outs)
+        model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
+        return cls.run_model(model, feeds, device, **kwargs)
+
+    @classmethod
+    def supports_device(cls, device: str) -> bool:
+        dev = Device(device)
+        if dev.type == DeviceType.CPU:
+            return True
+        if dev.type == DeviceType.CUDA:
+            try:
+                return mx.context.num_gpus() > 0
+            except mx.base.MXNetError:
+                return False
+        return False
+
+
+class HybridizedBackend(GluonOnnxBackend):
+    """The same backend with ``hybridize=True`` by default."""
+
+    hybridize_default = True
+
+
+prepare = GluonOnnxBackend.prepare
+run_model = GluonOnnxBackend.run_model
+run_node = GluonOnnxBackend.run_node
+supports_device = GluonOnnxBackend.supports_device
+
+__all__ = [
+    "ExecutionError",
+    "GluonOnnxBackend",
+    "GluonOnnxRep",
+    "HybridizedBackend",
+    "prepare",
+    "run_model",
+    "run_node",
+    "supports_device",
+    "storage_dtype",
+]

@@ -1,0 +1,259 @@
+"""OnnxBlock: an ONNX graph as a real, hybridizable Gluon HybridBlock."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+
+from ..dtypes import storage_dtype, to_storage
+from ..errors import HybridizationError
+from ..model import LoadedModel
+from .context import ConstantProvider, Executor, NeedsSpecialization
+from .mxops import is_symbol, reshape
+from .plan import Plan, build_plan
+
+_PARAM_SAFE = re.compile(r"[^0-9A-Za-z_]")
+
+
+def _param_key(onnx_name: str, taken: set[str]) -> str:
+    base = _PARAM_SAFE.sub("_", onnx_name).strip("_") or "param"
+    if base[0].isdigit():
+        base = "p" + base
+    key, n = base, 1
+    while key in taken:
+        key = f"{base}_{n}"
+        n += 1
+    taken.add(key)
+    return key
+
+
+def _as_ctx_list(ctx: object) -> list[mx.Context]:
+    if ctx is None:
+        return [mx.cpu()]
+    if isinstance(ctx, mx.Context):
+        return [ctx]
+    ctxs = list(ctx)
+    if not ctxs or not all(isinstance(c, mx.Context) for c in ctxs):
+        raise TypeError("ctx must be an mx.Context or a non-empty list of them")
+    return ctxs
+
+
+class OnnxBlock(gluon.HybridBlock):
+    """A Gluon HybridBlock that runs an imported ONNX graph.
+
+    Create it with :func:`gluon_onnx.load_block`. Inputs are positional in ONNX order
+    (``net.input_names``); one output is returned as an NDArray, several as a tuple in
+    ONNX order (``net.output_names``).
+
+    Attributes
+    ----------
+    input_names : list of str
+        ONNX names of the inputs, in call order.
+    output_names : list of str
+        ONNX names of the outputs, in return order.
+    onnx_params : dict
+        ONNX initializer name -> :class:`mxnet.gluon.Parameter`.
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        plan: Plan,
+        *,
+        ctx: object = None,
+        build_options: Mapping[str, object] | None = None,
+        prefix: str | None = None,
+    ):
+        super().__init__(prefix=prefix)
+        self._onnx_model = model
+        self._plan = plan
+        self._build_options = dict(build_options or {})
+        self._ctx_list = _as_ctx_list(ctx)
+        self._executor = Executor(plan, _BlockConstants(self))
+        self._const_params: dict[str, gluon.Parameter] = {}
+        self._const_arrays: dict[tuple[str, str], mx.nd.NDArray] = {}
+        self._param_keys: dict[str, str] = {}
+        self._specialized = bool(plan.static_needs)
+        self._spec_key: tuple | None = None
+        self._spec_executors: dict[tuple, Executor] = {}
+        self._pending_inputs: tuple = ()
+        self._create_parameters()
+
+    # --- construction ------------------------------------------------------------------
+    def _create_parameters(self) -> None:
+        taken: set[str] = set()
+        for onnx_name, info in self._plan.params.items():
+            key = _param_key(onnx_name, taken)
+            dtype = storage_dtype(info.dtype) or "float32"
+            param = self.params.get(
+                key,
+                shape=info.shape,
+                dtype=dtype,
+                grad_req="write" if info.trainable else "null",
+                differentiable=info.trainable,
+                allow_deferred_init=False,
+            )
+            self._reg_params[key] = param
+            self._param_keys[onnx_name] = key
+            tensor = self._plan_initializer(onnx_name)
+            value = to_storage(np.asarray(self._onnx_model.tensor_array(tensor)))
+            param._load_init(mx.nd.array(value, dtype=dtype, ctx=mx.cpu()), self._ctx_list)
+
+    def _plan_initializer(self, name: str) -> object:
+        for tensor in self._onnx_model.proto.graph.initializer:
+            if tensor.name == name:
+                return tensor
+        raise KeyError(name)
+
+    # --- public views ------------------------------------------------------------------
+    @property
+    def input_names(self) -> list[str]:
+        return list(self._plan.inputs)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self._plan.outputs)
+
+    @property
+    def onnx_params(self) -> dict[str, gluon.Parameter]:
+        return {name: self._reg_params[key] for name, key in self._param_keys.items()}
+
+    @property
+    def param_name_map(self) -> dict[str, str]:
+        """ONNX initializer name -> Gluon parameter name."""
+        return {name: self._reg_params[key].name for name, key in self._param_keys.items()}
+
+    @property
+    def plan(self) -> Plan:
+        return self._plan
+
+    @property
+    def onnx_model(self) -> object:
+        """The imported ``onnx.ModelProto``."""
+        return self._onnx_model.proto
+
+    @property
+    def is_shape_specialized(self) -> bool:
+        """True when the hybridized graph was built for the last input shapes/values."""
+        return self._specialized
+
+    # --- running -----------------------------------------------------------------------
+    def forward(self, *args: object) -> object:
+        with mx.util.np_shape(True):
+            if not args:
+                return self._forward_without_inputs()
+            if len(args) != len(self._plan.inputs):
+                raise TypeError(
+                    f"this model takes {len(self._plan.inputs)} input(s) {self._plan.inputs}, got {len(args)}"
+                )
+            if self._active and isinstance(args[0], mx.nd.NDArray):
+                self._pending_inputs = args
+                if self._specialized:
+                    key = self._specialization_key(args)
+                    if key != self._spec_key:
+                        self._clear_cached_op()
+                        self._spec_key = key
+            return super().forward(*args)
+
+    def _forward_without_inputs(self) -> object:
+        ctx = self._ctx_list[0]
+        with ctx:
+            params = {k: v.data(ctx) for k, v in self._reg_params.items()}
+            return self.hybrid_forward(mx.nd, **params)
+
+    def hybrid_forward(self, F: object, *args: object, **params: object) -> object:
+        by_onnx = {name: params[key] for name, key in self._param_keys.items() if key in params}
+        if is_symbol(F):
+            outputs = self._trace(F, args, by_onnx)
+        else:
+            ctx = args[0].context if args else self._ctx_list[0]
+            outputs = self._executor.run(F, args, by_onnx, ctx)
+        outputs = [self._fix_scalar(F, name, out) for name, out in zip(self._plan.outputs, outputs)]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def _fix_scalar(self, F: object, name: str, value: object) -> object:
+        info = self._plan.info(name)
+        if info.shape == () and (is_symbol(F) or value.shape != ()):
+            return reshape(F, value, ())
+        return value
+
+    def _trace(self, F: object, args: Sequence[object], params: dict) -> list:
+        if not self._specialized:
+            try:
+                return self._executor.run(F, args, params, None)
+            except NeedsSpecialization:
+                self._specialized = True
+                if self._pending_inputs:
+                    self._spec_key = self._specialization_key(self._pending_inputs)
+        if self._spec_key is None:
+            raise HybridizationError(
+                "this graph can only be traced for concrete input shapes; call the hybridized "
+                "block with NDArrays (not Symbols)"
+            )
+        executor = self._spec_executors.get(self._spec_key)
+        if executor is None:
+            shapes, values = self._spec_key
+            plan = build_plan(
+                self._onnx_model,
+                outputs=self._build_options.get("outputs"),
+                input_shapes=dict(zip(self._plan.inputs, shapes)),
+                input_values={n: np.frombuffer(b, dtype=d).reshape(s) for n, d, s, b in values},
+                freeze_params=self._build_options.get("freeze_params", False),
+            )
+            executor = Executor(plan, _BlockConstants(self))
+            self._spec_executors[self._spec_key] = executor
+        try:
+            return executor.run(F, args, params, None)
+        except NeedsSpecialization as exc:
+            raise HybridizationError(
+                f"the graph cannot be expressed as a static MXNet graph even for fixed inputs: {exc.reason}"
+            ) from None
+
+    def _specialization_key(self, args: Sequence[object]) -> tuple:
+        shapes = tuple(tuple(a.shape) for a in args)
+        values = []
+        for name in sorted(self._plan.static_needs):
+            index = self._plan.inputs.index(name)
+            array = args[index].asnumpy()
+            dtype = self._plan.info(name).dtype
+            if dtype is not None:
+                array = array.astype(dtype)
+            values.append((name, array.dtype.str, array.shape, array.tobytes()))
+        return shapes, tuple(values)
+
+    # --- constants ---------------------------------------------------------------------
+    def _constant(self, key: str, array: np.ndarray, F: object, ctx: object) -> object:
+        if not is_symbol(F):
+            ctx = ctx or self._ctx_list[0]
+            cache_key = (key, str(ctx))
+            value = self._const_arrays.get(cache_key)
+            if value is None:
+                value = mx.nd.array(array, dtype=array.dtype, ctx=ctx)
+                self._const_arrays[cache_key] = value
+            return value
+        param = self._const_params.get(key)
+        if param is None:
+            name = f"const{len(self._const_params)}"
+            param = self.params.get_constant(name, mx.nd.array(array, dtype=array.dtype, ctx=mx.cpu()))
+            param.initialize(ctx=self._ctx_list)
+            self._const_params[key] = param
+        return param.var()
+
+    def _clear_cached_op(self) -> None:
+        super()._clear_cached_op()
+
+
+class _BlockConstants(ConstantProvider):
+    def __init__(self, block: OnnxBlock):
+        self.block = block
+
+    def constant(self, key: str, array: np.ndarray, F: object, ctx: object) -> object:
+        return self.block._constant(key, array, F, ctx)
+
+    def param_value(self, name: str) -> np.ndarray:
+        key = self.block._param_keys[name]
+        return self.block._reg_params[key].data(self.block._ctx_list[0]).asnumpy()

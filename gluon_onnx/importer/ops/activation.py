@@ -1,0 +1,45 @@
+"""Softmax-style activations: Softmax, LogSoftmax."""
+
+from __future__ import annotations
+
+from ..context import NodeContext
+from ..registry import converter
+from ._helpers import norm_axis
+
+
+def _softmax_2d_semantics(cx: NodeContext, x: object, axis: int, log: bool) -> object:
+    """opset < 13: softmax over all dimensions from ``axis`` on (input coerced to 2-D)."""
+    F = cx.F
+    rank = cx.rank(0)
+    axis = norm_axis(cx, axis, rank)
+    if axis == rank - 1:
+        return F.log_softmax(x, axis=-1) if log else F.softmax(x, axis=-1)
+    axes = tuple(range(axis, rank))
+    shifted = F.broadcast_sub(x, F.max(x, axis=axes, keepdims=True))
+    exp = F.exp(shifted)
+    total = F.sum(exp, axis=axes, keepdims=True)
+    if log:
+        return F.broadcast_sub(shifted, F.log(total))
+    return F.broadcast_div(exp, total)
+
+
+@converter("Softmax", since=1)
+@converter("Softmax", since=11)
+def softmax_v11(cx: NodeContext, x: object, *, axis: int = 1) -> object:
+    return _softmax_2d_semantics(cx, x, axis, log=False)
+
+
+@converter("Softmax", since=13)
+def softmax(cx: NodeContext, x: object, *, axis: int = -1) -> object:
+    return cx.F.softmax(x, axis=axis)
+
+
+@converter("LogSoftmax", since=1)
+@converter("LogSoftmax", since=11)
+def log_softmax_v11(cx: NodeContext, x: object, *, axis: int = 1) -> object:
+    return _softmax_2d_semantics(cx, x, axis, log=True)
+
+
+@converter("LogSoftmax", since=13)
+def log_softmax(cx: NodeContext, x: object, *, axis: int = -1) -> object:
+    return cx.F.log_softmax(x, axis=axis)

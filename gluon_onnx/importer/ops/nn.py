@@ -1,0 +1,128 @@
+"""Convolution and dense layers: Conv, Gemm, MatMul."""
+
+from __future__ import annotations
+
+import math
+
+from ..context import NodeContext
+from ..mxops import npi
+from ..registry import converter
+from ._helpers import onnx_pads_to_pairs, pad_array
+
+
+def resolve_pads(
+    cx: NodeContext,
+    spatial_in: tuple,
+    kernel: tuple[int, ...],
+    strides: tuple[int, ...],
+    dilations: tuple[int, ...],
+    pads: list[int] | None,
+    auto_pad: str,
+) -> list[tuple[int, int]]:
+    """Per-axis (begin, end) padding, resolving auto_pad from the input size."""
+    n = len(kernel)
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        sizes = cx.concrete(spatial_in) if any(not isinstance(d, int) for d in spatial_in) else spatial_in
+        result = []
+        for size, k, s, d in zip(sizes, kernel, strides, dilations):
+            out = math.ceil(size / s)
+            total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+            small, large = total // 2, total - total // 2
+            result.append((small, large) if auto_pad == "SAME_UPPER" else (large, small))
+        return result
+    if auto_pad == "VALID":
+        return [(0, 0)] * n
+    if auto_pad not in ("NOTSET", ""):
+        raise cx.fail(f"unknown auto_pad value {auto_pad!r}")
+    return onnx_pads_to_pairs(pads or [], n)
+
+
+def split_symmetric(pairs: list[tuple[int, int]]) -> tuple[tuple[int, ...], list[tuple[int, int]]]:
+    """Symmetric part (for MXNet's pad=) and the explicit remainder (begin, end) per axis."""
+    sym = tuple(min(b, e) for b, e in pairs)
+    rest = [(b - s, e - s) for (b, e), s in zip(pairs, sym)]
+    return sym, rest
+
+
+@converter("Conv", since=1)
+@converter("Conv", since=11)
+@converter("Conv", since=22)
+def conv(
+    cx: NodeContext,
+    x: object,
+    w: object,
+    b: object = None,
+    *,
+    auto_pad: str = "NOTSET",
+    dilations: list[int] | None = None,
+    group: int = 1,
+    kernel_shape: list[int] | None = None,
+    pads: list[int] | None = None,
+    strides: list[int] | None = None,
+) -> object:
+    F = cx.F
+    w_shape = cx.in_shape(1)
+    if w_shape is None or any(not isinstance(d, int) for d in w_shape):
+        w_shape = cx.concrete(w_shape or ())
+    kernel = tuple(kernel_shape) if kernel_shape else tuple(w_shape[2:])
+    n = len(kernel)
+    if n not in (1, 2, 3):
+        raise cx.fail(f"{n}-D convolution is not supported by MXNet (1-D, 2-D and 3-D are)")
+    strides_t = tuple(strides) if strides else (1,) * n
+    dil = tuple(dilations) if dilations else (1,) * n
+    x_shape = cx.in_shape(0)
+    spatial = tuple(x_shape[2:]) if x_shape is not None else (0,) * n
+    pairs = resolve_pads(cx, spatial, kernel, strides_t, dil, pads, auto_pad)
+    sym, rest = split_symmetric(pairs)
+    if any(b or e for b, e in rest):
+        x = pad_array(cx, x, [(0, 0), (0, 0)] + rest)
+    return F.Convolution(
+        x, w, b, kernel=kernel, stride=strides_t, dilate=dil, pad=sym,
+        num_filter=int(w_shape[0]), num_group=group, no_bias=b is None,
+    )
+
+
+@converter("Gemm", since=1)
+@converter("Gemm", since=7)
+@converter("Gemm", since=9)
+@converter("Gemm", since=11)
+@converter("Gemm", since=13)
+def gemm(
+    cx: NodeContext,
+    a: object,
+    b: object,
+    c: object = None,
+    *,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    transA: int = 0,
+    transB: int = 0,
+    broadcast: int = 0,
+) -> object:
+    F = cx.F
+    c_shape = cx.in_shape(2) if c is not None else None
+    b_shape = cx.in_shape(1)
+    units = None
+    if b_shape is not None and isinstance(b_shape[0 if transB else 1], int):
+        units = b_shape[0 if transB else 1]
+    fc_bias = c is None or (beta == 1.0 and c_shape is not None and len(c_shape) == 1 and c_shape[0] == units)
+    if not transA and alpha == 1.0 and fc_bias and units is not None and cx.in_storage(0) == "float32":
+        weight = b if transB else F.transpose(b)
+        return F.FullyConnected(a, weight, c, num_hidden=units, no_bias=c is None, flatten=False)
+    out = F.dot(a, b, transpose_a=bool(transA), transpose_b=bool(transB))
+    if alpha != 1.0:
+        out = out * alpha
+    if c is not None and beta != 0.0:
+        out = F.broadcast_add(out, c * beta if beta != 1.0 else c)
+    return out
+
+
+@converter("MatMul", since=1)
+@converter("MatMul", since=9)
+@converter("MatMul", since=13)
+def matmul(cx: NodeContext, a: object, b: object) -> object:
+    F = cx.F
+    rank_a, rank_b = cx.in_rank(0), cx.in_rank(1)
+    if rank_b == 2 and rank_a is not None and rank_a >= 2:
+        return F.dot(a, b)
+    return npi(F, "matmul", a, b)

@@ -1,0 +1,709 @@
+"""Turn an ONNX graph into an ordered list of converter steps.
+
+The plan is built once at import time. It
+
+* orders the nodes topologically (refusing cycles, dangling and duplicate names),
+* prunes what the requested outputs do not need (this is how ``outputs=`` cuts a graph),
+* folds constant subgraphs and evaluates shape arithmetic over symbolic sizes,
+* resolves one converter per remaining node and reports *all* unsupported operators at once,
+* decides which initializers become trainable parameters, running statistics or constants.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import TensorProto
+
+from .. import limits
+from ..dtypes import np_dtype
+from ..errors import ConversionError, InvalidModelError, UnsupportedOperatorError
+from ..model import LoadedModel
+from . import shapes
+from .registry import ConverterSpec, convert_attributes, lookup
+from .shapes import SymArray
+from .symdim import Dim, NotStatic
+
+_FLOAT_ELEM_TYPES = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
+
+#: ops whose outputs are random: never folded
+_RANDOM_OPS = frozenset(
+    {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"}
+)
+#: ops folded only through the symbolic evaluators (never by running the reference)
+_NO_REFERENCE_FOLD = frozenset({"If", "Loop", "Scan", "SequenceMap"}) | _RANDOM_OPS
+
+
+@dataclass
+class TensorInfo:
+    """What import-time inference knows about one tensor."""
+
+    dtype: np.dtype | None
+    shape: tuple | None  # tuple of int | Dim, None when the rank is unknown
+
+
+@dataclass
+class Step:
+    """One node that runs when the block runs."""
+
+    node: onnx.NodeProto
+    spec: ConverterSpec
+    attrs: dict[str, object]
+    inputs: list[str]
+    outputs: list[str]
+    static_inputs: list[bool]
+    opset: int
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def op_type(self) -> str:
+        return self.node.op_type
+
+
+@dataclass
+class ParamInfo:
+    """An initializer that becomes a Gluon Parameter."""
+
+    onnx_name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    trainable: bool
+
+
+@dataclass
+class Plan:
+    """Everything OnnxBlock needs to run a graph."""
+
+    inputs: list[str]
+    outputs: list[str]
+    infos: dict[str, TensorInfo]
+    steps: list[Step]
+    statics: dict[str, object]  # name -> np.ndarray | SymArray
+    params: dict[str, ParamInfo]
+    witnesses: dict[str, tuple[str, int]]  # symbol -> (tensor, axis) that has that size
+    opsets: dict[str, int]
+    static_needs: set[str] = field(default_factory=set)  # graph inputs whose values must be static
+    producers: dict[str, str] = field(default_factory=dict)  # tensor -> node name
+
+    def info(self, name: str) -> TensorInfo:
+        return self.infos.get(name) or TensorInfo(None, None)
+
+
+def _dims_of(type_proto: onnx.TypeProto) -> tuple | None:
+    if not type_proto.HasField("tensor_type") or not type_proto.tensor_type.HasField("shape"):
+        return None
+    dims: list[object] = []
+    for d in type_proto.tensor_type.shape.dim:
+        if d.HasField("dim_value") and d.dim_value >= 0:
+            dims.append(int(d.dim_value))
+        elif d.HasField("dim_param") and d.dim_param:
+            dims.append(d.dim_param)
+        else:
+            dims.append(None)
+    return tuple(dims)
+
+
+def _elem_type(type_proto: onnx.TypeProto) -> int:
+    if type_proto.HasField("tensor_type"):
+        return type_proto.tensor_type.elem_type
+    return 0
+
+
+class _Builder:
+    """Mutable state while a plan is built."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        graph: onnx.GraphProto,
+        outputs: Sequence[str] | None,
+        input_shapes: Mapping[str, Sequence[object]] | None,
+        input_values: Mapping[str, np.ndarray] | None,
+        freeze_params: bool,
+    ):
+        self.model = model
+        self.graph = graph
+        self.requested_outputs = list(outputs) if outputs else [o.name for o in graph.output]
+        self.input_shapes = dict(input_shapes or {})
+        self.input_values = dict(input_values or {})
+        self.freeze_params = freeze_params
+        self.initializers: dict[str, TensorProto] = {t.name: t for t in graph.initializer}
+        self.infos: dict[str, TensorInfo] = {}
+        self.statics: dict[str, object] = {}
+        self.params: set[str] = set()  # float initializers (candidate parameters)
+        self.witnesses: dict[str, tuple[str, int]] = {}
+        self.producer: dict[str, onnx.NodeProto] = {}
+
+    # ---------------------------------------------------------------------------------
+    def build(self) -> Plan:
+        graph = self.graph
+        init_names = set(self.initializers)
+        inputs = [i.name for i in graph.input if i.name not in init_names]
+        unknown = set(self.input_shapes) - set(inputs)
+        if unknown:
+            raise InvalidModelError(
+                f"input_shapes names {sorted(unknown)} are not graph inputs; inputs are {inputs}"
+            )
+        self._check_names(inputs)
+        order = self._topological_order(inputs)
+        needed = self._needed_nodes(order, inputs)
+        order = [n for n in order if id(n) in needed]
+        self._infer(inputs)
+        self._seed_inputs(inputs)
+        steps, unsupported = self._walk(order, inputs)
+        if unsupported:
+            raise UnsupportedOperatorError(
+                [(d, op, v, names) for (d, op, v), names in unsupported.items()]
+            )
+        steps = self._prune_runtime(steps)
+        params = self._params(steps)
+        plan = Plan(
+            inputs=inputs,
+            outputs=self.requested_outputs,
+            infos=self.infos,
+            steps=steps,
+            statics=self.statics,
+            params=params,
+            witnesses=self.witnesses,
+            opsets=dict(self.model.opsets),
+            producers={o: n.name for o, n in self.producer.items()},
+        )
+        plan.static_needs = self._static_needs(steps, inputs)
+        return plan
+
+    # --- structure -------------------------------------------------------------------
+    def _check_names(self, inputs: list[str]) -> None:
+        seen: dict[str, str] = {}
+        for name in inputs:
+            if name in seen:
+                raise InvalidModelError(f"graph input {name!r} is declared twice")
+            seen[name] = "graph input"
+        for name in self.initializers:
+            seen.setdefault(name, "initializer")
+        for node in self.graph.node:
+            for out in node.output:
+                if not out:
+                    continue
+                if out in seen:
+                    raise InvalidModelError(
+                        f"tensor {out!r} is produced by node {node.name!r} ({node.op_type}) "
+                        f"but is already defined as a {seen[out]}; ONNX tensor names must be unique"
+                    )
+                seen[out] = f"output of node {node.name!r}"
+                self.producer[out] = node
+
+    def _topological_order(self, inputs: list[str]) -> list[onnx.NodeProto]:
+        available = set(inputs) | set(self.initializers) | {""}
+        nodes = list(self.graph.node)
+        for index, node in enumerate(nodes):
+            if not node.name:
+                node.name = f"{node.op_type}_{index}"
+        waiting: dict[str, list[int]] = defaultdict(list)
+        missing_count = [0] * len(nodes)
+        ready: deque[int] = deque()
+        for index, node in enumerate(nodes):
+            deps = {i for i in node.input if i not in available} | _outer_names(node)
+            deps -= available
+            for dep in deps:
+                if dep not in self.producer:
+                    raise InvalidModelError(
+                        f"node {node.name!r} ({node.op_type}) uses tensor {dep!r}, which no node, "
+                        "graph input or initializer defines"
+                    )
+                waiting[dep].append(index)
+            missing_count[index] = len(deps)
+            if not deps:
+                ready.append(index)
+        order: list[onnx.NodeProto] = []
+        while ready:
+            index = ready.popleft()
+            node = nodes[index]
+            order.append(node)
+            for out in node.output:
+                for consumer in waiting.pop(out, ()):
+                    missing_count[consumer] -= 1
+                    if missing_count[consumer] == 0:
+                        ready.append(consumer)
+        if len(order) != len(nodes):
+            stuck = [nodes[i].name for i in range(len(nodes)) if missing_count[i] > 0]
+            raise InvalidModelError(
+                f"the graph has a cycle (or unreachable dependencies) through node(s) {stuck[:5]}"
+            )
+        return order
+
+    def _needed_nodes(self, order: list[onnx.NodeProto], inputs: list[str]) -> set[int]:
+        known = set(inputs) | set(self.initializers) | set(self.producer)
+        for out in self.requested_outputs:
+            if out not in known:
+                close = [n for n in known if out.lower() in n.lower()][:5]
+                raise InvalidModelError(
+                    f"requested output {out!r} is not a tensor of this graph"
+                    + (f"; similar names: {close}" if close else "")
+                )
+        needed: set[int] = set()
+        stack = list(self.requested_outputs)
+        seen: set[str] = set()
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            node = self.producer.get(name)
+            if node is None or id(node) in needed:
+                continue
+            needed.add(id(node))
+            stack.extend(i for i in node.input if i)
+            stack.extend(_outer_names(node))
+        return needed
+
+    # --- inference -------------------------------------------------------------------
+    def _infer(self, inputs: list[str]) -> None:
+        graph = self.graph
+        light = onnx.GraphProto()
+        light.name = graph.name or "main"
+        light.node.extend(graph.node)
+        light.output.extend(graph.output)
+        declared = {i.name: i for i in graph.input}
+        for name in inputs:
+            vi = onnx.ValueInfoProto()
+            vi.CopyFrom(declared[name])
+            if name in self.input_shapes:
+                _set_shape(vi, self.input_shapes[name])
+            light.input.append(vi)
+        for name, value in self.input_values.items():
+            light.initializer.append(onnx.numpy_helper.from_array(np.asarray(value), name))
+        for tensor in graph.initializer:
+            if tensor.name in self.input_values:
+                continue
+            small = tensor.data_type not in _FLOAT_ELEM_TYPES
+            count = int(np.prod(tensor.dims, dtype=np.int64)) if tensor.dims else 1
+            if (small or count <= 64) and tensor.data_location != TensorProto.EXTERNAL:
+                light.initializer.append(tensor)
+            else:
+                light.input.append(onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
+        light.value_info.extend(graph.value_info)
+        proto = onnx.ModelProto()
+        # IR >= 4 so that initializers need not be listed as graph inputs
+        proto.ir_version = max(self.model.proto.ir_version or onnx.IR_VERSION, 4)
+        proto.opset_import.extend(self.model.proto.opset_import)
+        proto.functions.extend(self.model.proto.functions)
+        proto.graph.CopyFrom(light)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True)
+        except onnx.shape_inference.InferenceError as exc:
+            raise InvalidModelError(f"ONNX type/shape inference rejects the model: {exc}") from None
+        except Exception as exc:  # onnx raises bare RuntimeErrors for some malformed graphs
+            raise InvalidModelError(f"ONNX type/shape inference failed: {exc}") from None
+        g = inferred.graph
+        for vi in list(g.input) + list(g.value_info) + list(g.output):
+            elem = _elem_type(vi.type)
+            self.infos[vi.name] = TensorInfo(
+                np_dtype(elem) if elem else None, _dims_of(vi.type) if vi.type.HasField("tensor_type") else None
+            )
+        for tensor in graph.initializer:
+            self.infos[tensor.name] = TensorInfo(np_dtype(tensor.data_type), tuple(int(d) for d in tensor.dims))
+        for name, shape in self.input_shapes.items():
+            info = self.infos.get(name)
+            if info is not None:
+                info.shape = tuple(shape)
+
+    def _seed_inputs(self, inputs: list[str]) -> None:
+        """Turn inferred shapes into int | Dim tuples; record which tensor witnesses each size."""
+        for name in inputs:
+            if name in self.input_values:
+                self.statics[name] = np.asarray(self.input_values[name])
+        for name, info in list(self.infos.items()):
+            if info.shape is None:
+                continue
+            info.shape = tuple(self._dim(name, axis, d) for axis, d in enumerate(info.shape))
+        # graph inputs witness the sizes named after them first
+        for name in inputs:
+            info = self.infos.get(name)
+            if info and info.shape:
+                for axis, d in enumerate(info.shape):
+                    if isinstance(d, Dim):
+                        for sym in d.symbols:
+                            self.witnesses.setdefault(sym, (name, axis))
+
+    def _dim(self, tensor: str, axis: int, d: object) -> object:
+        if isinstance(d, (int, np.integer)):
+            return int(d)
+        if isinstance(d, Dim):
+            return d
+        symbol = d if isinstance(d, str) and d else f"{tensor}[{axis}]"
+        dim = Dim.symbol(symbol)
+        if tensor in self.producer or tensor in self.infos:
+            self.witnesses.setdefault(symbol, (tensor, axis))
+        return dim
+
+    def shape_of(self, name: str) -> tuple | None:
+        static = self.statics.get(name)
+        if static is not None:
+            return tuple(static.shape)
+        info = self.infos.get(name)
+        return info.shape if info else None
+
+    # --- walk ------------------------------------------------------------------------
+    def _initializer_value(self, name: str) -> np.ndarray:
+        return self.model.tensor_array(self.initializers[name])
+
+    def _seed_initializers(self) -> None:
+        for name, tensor in self.initializers.items():
+            if name in self.input_values:
+                continue
+            if tensor.data_type in _FLOAT_ELEM_TYPES and not self.freeze_params:
+                self.params.add(name)
+            else:
+                self.statics[name] = self._initializer_value(name)
+
+    def _walk(self, order: list[onnx.NodeProto], inputs: list[str]) -> tuple[list[Step], dict]:
+        self._seed_initializers()
+        steps: list[Step] = []
+        unsupported: dict[tuple[str, str, int], list[str]] = defaultdict(list)
+        for node in order:
+            domain = "" if node.domain in ("", "ai.onnx") else node.domain
+            opset = self.model.opsets.get(domain)
+            if opset is None:
+                unsupported[(domain, node.op_type, 0)].append(node.name)
+                continue
+            spec = lookup(domain, node.op_type, opset)
+            if self._try_static(node, spec, opset):
+                continue
+            if spec is None:
+                unsupported[(domain, node.op_type, opset)].append(node.name)
+                continue
+            attrs = convert_attributes(spec, node)
+            static_flags = [spec.is_static_input(i) for i in range(len(node.input))]
+            steps.append(
+                Step(node, spec, attrs, list(node.input), list(node.output), static_flags, opset)
+            )
+        return steps, unsupported
+
+    def _static_inputs(self, node: onnx.NodeProto) -> list[object] | None:
+        values = []
+        for name in node.input:
+            if not name:
+                values.append(None)
+            elif name in self.statics:
+                values.append(self.statics[name])
+            else:
+                return None
+        return values
+
+    def _try_static(self, node: onnx.NodeProto, spec: ConverterSpec | None, opset: int) -> bool:
+        """Evaluate ``node`` at import time when possible; True if all outputs became static."""
+        op = node.op_type
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        if domain or op in _RANDOM_OPS:
+            return False
+        if op == "Constant":
+            value = _constant_value(node, self.model)
+            if value is None:
+                return False
+            self.statics[node.output[0]] = value
+            return True
+        values = self._static_inputs(node)
+        evaluator = shapes.EVALUATORS.get(op)
+        if evaluator is not None and (values is not None or op in ("Shape", "Size")):
+            info = _EvalInfo(self, node, opset)
+            if values is None:
+                values = [self.statics.get(n) for n in node.input]
+            try:
+                outputs = evaluator(values, _attrs_plain(node), info)
+            except (NotStatic, ValueError, IndexError, TypeError, ZeroDivisionError, KeyError, OverflowError):
+                outputs = None
+            if outputs is not None:
+                for name, value in zip(node.output, outputs):
+                    if name:
+                        self.statics[name] = value
+                return True
+        if values is None or any(isinstance(v, SymArray) for v in values):
+            return False
+        if spec is not None and not spec.foldable:
+            return False
+        if op in _NO_REFERENCE_FOLD or _has_subgraph(node):
+            return False
+        if not self._small_outputs(node):
+            return False
+        outputs = _reference_fold(node, values, self.model.opsets, self.infos)
+        if outputs is None:
+            return False
+        for name, value in zip(node.output, outputs):
+            if name:
+                self.statics[name] = value
+        return True
+
+    def _small_outputs(self, node: onnx.NodeProto) -> bool:
+        for out in node.output:
+            info = self.infos.get(out)
+            if info is None or info.shape is None:
+                continue
+            count = 1
+            for d in info.shape:
+                if not isinstance(d, int):
+                    return True  # unknown size: let the reference decide (inputs are small)
+                count *= d
+            if count > limits.MAX_FOLDED_ELEMENTS:
+                return False
+        return True
+
+    # --- after the walk --------------------------------------------------------------
+    def _prune_runtime(self, steps: list[Step]) -> list[Step]:
+        """Drop runtime steps whose outputs nothing needs at run time."""
+        produced_by = {out: step for step in steps for out in step.outputs if out}
+        needed: set[int] = set()
+        stack = [o for o in self.requested_outputs]
+        seen: set[str] = set()
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            step = produced_by.get(name)
+            if step is None:
+                static = self.statics.get(name)
+                if isinstance(static, SymArray):
+                    stack.extend(self._witness_tensors(static))
+                continue
+            if id(step) in needed:
+                continue
+            needed.add(id(step))
+            for index, inp in enumerate(step.inputs):
+                if not inp:
+                    continue
+                static = self.statics.get(inp)
+                if isinstance(static, SymArray):
+                    stack.extend(self._witness_tensors(static))
+                elif static is None:
+                    stack.append(inp)
+            stack.extend(_outer_names(step.node))
+            for axis_tensor in self._shape_witnesses(step):
+                stack.append(axis_tensor)
+        return [s for s in steps if id(s) in needed]
+
+    def _witness_tensors(self, value: SymArray) -> list[str]:
+        return [self.witnesses[s][0] for s in value.symbols() if s in self.witnesses]
+
+    def _shape_witnesses(self, step: Step) -> list[str]:
+        """Tensors whose sizes the converter may read through symbolic output shapes."""
+        found: list[str] = []
+        for out in step.outputs:
+            info = self.infos.get(out)
+            if info and info.shape:
+                for d in info.shape:
+                    if isinstance(d, Dim):
+                        found.extend(self.witnesses[s][0] for s in d.symbols if s in self.witnesses)
+        return found
+
+    def _params(self, steps: list[Step]) -> dict[str, ParamInfo]:
+        used: dict[str, bool] = {}
+        for step in steps:
+            for index, name in enumerate(step.inputs):
+                if name in self.params and not step.static_inputs[index]:
+                    trainable = not step.spec.is_aux_input(index)
+                    used[name] = used.get(name, True) and trainable
+        for name in self.requested_outputs:
+            if name in self.params:
+                used.setdefault(name, True)
+        params = {}
+        for name, trainable in used.items():
+            tensor = self.initializers[name]
+            params[name] = ParamInfo(name, tuple(int(d) for d in tensor.dims), np_dtype(tensor.data_type), trainable)
+        # parameters read only statically are constants
+        for name in self.params:
+            if name not in params:
+                self.statics[name] = self._initializer_value(name)
+        return params
+
+    def _static_needs(self, steps: list[Step], inputs: list[str]) -> set[str]:
+        """Graph inputs whose values a converter needs at graph-construction time."""
+        produced_by = {out: step for step in steps for out in step.outputs if out}
+        input_set = set(inputs)
+        needs: set[str] = set()
+        for step in steps:
+            for index, name in enumerate(step.inputs):
+                if not name or not step.static_inputs[index] or name in self.statics:
+                    continue
+                if name in self.params:
+                    continue
+                stack, seen = [name], set()
+                while stack:
+                    cur = stack.pop()
+                    if cur in seen:
+                        continue
+                    seen.add(cur)
+                    if cur in input_set:
+                        needs.add(cur)
+                        continue
+                    producer = produced_by.get(cur)
+                    if producer is not None:
+                        stack.extend(i for i in producer.inputs if i and i not in self.statics)
+        return needs
+
+
+class _EvalInfo:
+    def __init__(self, builder: _Builder, node: onnx.NodeProto, opset: int):
+        self.builder = builder
+        self.node = node
+        self.opset = opset
+
+    def shape_of(self, index: int) -> tuple | None:
+        return self.builder.shape_of(self.node.input[index])
+
+    def out_dtype(self, index: int) -> np.dtype | None:
+        info = self.builder.infos.get(self.node.output[index])
+        return info.dtype if info else None
+
+
+def _attrs_plain(node: onnx.NodeProto) -> dict[str, object]:
+    from .registry import attribute_value  # noqa: PLC0415
+
+    return {a.name: attribute_value(a) for a in node.attribute}
+
+
+def _has_subgraph(node: onnx.NodeProto) -> bool:
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
+
+
+def _outer_names(node: onnx.NodeProto) -> set[str]:
+    """Names a node's subgraphs read from the enclosing scope."""
+    if not _has_subgraph(node):
+        return set()
+    found: set[str] = set()
+    for attr in node.attribute:
+        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+        for g in graphs:
+            found |= _free_names(g)
+    return found
+
+
+def _free_names(graph: onnx.GraphProto) -> set[str]:
+    defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    for node in graph.node:
+        defined.update(o for o in node.output if o)
+    used: set[str] = set()
+    for node in graph.node:
+        used.update(i for i in node.input if i)
+        used |= _outer_names(node)
+    used.update(o.name for o in graph.output)
+    return used - defined
+
+
+def _set_shape(vi: onnx.ValueInfoProto, shape: Sequence[object]) -> None:
+    tensor_type = vi.type.tensor_type
+    tensor_type.ClearField("shape")
+    new_shape = tensor_type.shape
+    for d in shape:
+        dim = new_shape.dim.add()
+        if isinstance(d, (int, np.integer)) and d >= 0:
+            dim.dim_value = int(d)
+        elif isinstance(d, str):
+            dim.dim_param = d
+
+
+def _constant_value(node: onnx.NodeProto, model: LoadedModel) -> np.ndarray | None:
+    for attr in node.attribute:
+        if attr.name == "value":
+            return model.tensor_array(attr.t)
+        if attr.name == "value_float":
+            return np.array(attr.f, dtype=np.float32)
+        if attr.name == "value_floats":
+            return np.array(list(attr.floats), dtype=np.float32)
+        if attr.name == "value_int":
+            return np.array(attr.i, dtype=np.int64)
+        if attr.name == "value_ints":
+            return np.array(list(attr.ints), dtype=np.int64)
+        if attr.name == "value_string":
+            return np.array(attr.s.decode("utf-8"), dtype=object)
+        if attr.name == "value_strings":
+            return np.array([s.decode("utf-8") for s in attr.strings], dtype=object)
+        if attr.name == "sparse_value":
+            from onnx.reference.op_run import to_sparse_tensor  # noqa: PLC0415
+
+            return np.asarray(to_sparse_tensor(attr.sparse_tensor).todense())
+    raise ConversionError("Constant without a value attribute", op_type="Constant", node=node.name)
+
+
+def _reference_fold(
+    node: onnx.NodeProto, values: list[object], opsets: dict[str, int], infos: dict[str, TensorInfo]
+) -> list[np.ndarray] | None:
+    """Evaluate one node on constant inputs with onnx's reference implementation."""
+    from onnx.reference import ReferenceEvaluator  # noqa: PLC0415
+
+    names = [f"in{i}" if n else "" for i, n in enumerate(node.input)]
+    inner = onnx.NodeProto()
+    inner.CopyFrom(node)
+    del inner.input[:]
+    inner.input.extend(names)
+    feeds = {}
+    graph_inputs = []
+    for name, value in zip(names, values):
+        if not name:
+            continue
+        arr = np.asarray(value)
+        feeds[name] = arr
+        elem = onnx.helper.np_dtype_to_tensor_dtype(arr.dtype)
+        graph_inputs.append(onnx.helper.make_tensor_value_info(name, elem, arr.shape))
+    outs = [onnx.helper.make_empty_tensor_value_info(o) for o in node.output if o]
+    graph = onnx.helper.make_graph([inner], "fold", graph_inputs, outs)
+    model = onnx.helper.make_model(
+        graph, opset_imports=[onnx.helper.make_opsetid(d, v) for d, v in opsets.items()]
+    )
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            results = ReferenceEvaluator(model).run(None, feeds)
+    except Exception:  # noqa: BLE001 - any failure just means "not folded"
+        return None
+    out_iter = iter(results)
+    outputs = []
+    for name in node.output:
+        if not name:
+            outputs.append(None)
+            continue
+        value = next(out_iter)
+        if not isinstance(value, np.ndarray):
+            if isinstance(value, (list, tuple)) or value is None:
+                return None  # sequences and optionals stay runtime values
+            value = np.asarray(value)
+        info = infos.get(name)
+        if info is not None and info.dtype is not None and value.dtype != info.dtype and value.dtype != object:
+            value = value.astype(info.dtype)
+        outputs.append(value)
+    return outputs
+
+
+def build_plan(
+    model: LoadedModel,
+    *,
+    outputs: Sequence[str] | None = None,
+    input_shapes: Mapping[str, Sequence[object]] | None = None,
+    input_values: Mapping[str, np.ndarray] | None = None,
+    freeze_params: bool = False,
+) -> Plan:
+    """Build the execution plan of ``model``'s main graph.
+
+    Parameters
+    ----------
+    model : LoadedModel
+        From :func:`gluon_onnx.model.read_model`.
+    outputs : list of str, optional
+        Tensor names to return (default: the graph outputs). Cutting the graph.
+    input_shapes : dict, optional
+        Overrides the declared shape of inputs; entries are ints or names of free sizes.
+    input_values : dict, optional
+        Inputs whose values are fixed (used to specialize a symbolic trace).
+    freeze_params : bool
+        Treat float initializers as constants (inference optimisation: enables folding).
+    """
+    return _Builder(model, model.proto.graph, outputs, input_shapes, input_values, freeze_params).build()

@@ -1,0 +1,470 @@
+"""Import-time evaluation of shape computations over symbolic sizes.
+
+Values known at import time are either plain numpy arrays (constants) or
+:class:`SymArray` (small integer/float tensors some of whose entries are symbolic
+:class:`~gluon_onnx.importer.symdim.Dim` sizes). The evaluators here implement the ONNX
+ops that shape subgraphs use, on numpy object arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+
+import numpy as np
+
+from . import symdim
+from .symdim import Dim, NotStatic
+
+ShapeTuple = tuple  # of int | Dim
+
+
+class SymArray:
+    """A small tensor whose entries are ints/floats or symbolic sizes."""
+
+    __slots__ = ("values", "dtype")
+
+    def __init__(self, values: np.ndarray, dtype: np.dtype):
+        self.values = values
+        self.dtype = np.dtype(dtype)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.values.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.values.ndim
+
+    def tolist(self) -> list:
+        return self.values.tolist()
+
+    def symbols(self) -> set[str]:
+        found: set[str] = set()
+        for v in self.values.flat:
+            if isinstance(v, Dim):
+                found |= v.symbols
+        return found
+
+    def concrete(self, size_of: Callable[[str], int]) -> np.ndarray:
+        """Evaluate every symbolic entry with the sizes ``size_of(symbol)``."""
+        out = np.empty(self.values.shape, dtype=object)
+        for idx, v in np.ndenumerate(self.values):
+            out[idx] = v.evaluate(size_of) if isinstance(v, Dim) else v
+        return _to_numeric(out, self.dtype)
+
+    def __repr__(self) -> str:
+        return f"SymArray({self.values.tolist()!r}, {self.dtype})"
+
+
+def _to_numeric(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype.kind == "f":
+        return np.array([float(v) for v in values.flat], dtype=dtype).reshape(values.shape)
+    if dtype.kind == "b":
+        return np.array([bool(v) for v in values.flat], dtype=dtype).reshape(values.shape)
+    return np.array([int(v) for v in values.flat], dtype=dtype).reshape(values.shape)
+
+
+def make_static(values: np.ndarray, dtype: np.dtype) -> np.ndarray | SymArray:
+    """A numpy array when every entry is concrete, else a SymArray."""
+    values = np.asarray(values, dtype=object)
+    flat = [symdim.Dim.simplify(v) for v in values.flat]
+    arr = np.empty(len(flat), dtype=object)
+    arr[:] = flat
+    arr = arr.reshape(values.shape)
+    if any(isinstance(v, Dim) for v in flat):
+        return SymArray(arr, dtype)
+    return _to_numeric(arr, np.dtype(dtype))
+
+
+def as_object(value: np.ndarray | SymArray) -> np.ndarray:
+    if isinstance(value, SymArray):
+        return value.values
+    arr = np.asarray(value)
+    out = np.empty(arr.shape, dtype=object)
+    for idx, v in np.ndenumerate(arr):
+        if arr.dtype.kind == "f":
+            out[idx] = Fraction(float(v)) if math.isfinite(v) else float(v)
+        elif arr.dtype.kind == "b":
+            out[idx] = bool(v)
+        else:
+            out[idx] = int(v)
+    return out
+
+
+def dtype_of(value: np.ndarray | SymArray) -> np.dtype:
+    return value.dtype if isinstance(value, SymArray) else np.asarray(value).dtype
+
+
+# --- elementwise helpers --------------------------------------------------------------
+
+
+def _trunc_div(a: object, b: object) -> object:
+    if isinstance(a, Dim) or isinstance(b, Dim):
+        if isinstance(b, Dim):
+            return a / b  # raises NotStatic unless a == b
+        if b > 0:
+            return a // b  # sizes are non-negative: floor == trunc
+        raise NotStatic("division of a size by a non-positive number")
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def _fmod(a: object, b: object) -> object:
+    if isinstance(a, Dim) or isinstance(b, Dim):
+        return a % b
+    return math.fmod(a, b)
+
+
+def _pymod(a: object, b: object) -> object:
+    if isinstance(a, Dim) or isinstance(b, Dim):
+        return a % b
+    return a % b
+
+
+def _equal(a: object, b: object) -> bool:
+    if isinstance(a, Dim) or isinstance(b, Dim):
+        if isinstance(a, Dim) and isinstance(b, Dim) and a == b:
+            return True
+        order = Dim.lift(a).compare(b)
+        if order is None:
+            # a size is never negative: comparing with -1 (PyTorch's Expand idiom) is False
+            other = b if isinstance(a, Dim) else a
+            size = a if isinstance(a, Dim) else b
+            if not isinstance(other, Dim) and other < 0 and size.nonnegative():
+                return False
+            raise NotStatic("equality of symbolic sizes")
+        return order == 0
+    return a == b
+
+
+def _less(a: object, b: object) -> bool:
+    if isinstance(a, Dim) or isinstance(b, Dim):
+        order = Dim.lift(a).compare(b)
+        if order is None:
+            raise NotStatic("ordering of symbolic sizes")
+        return order < 0
+    return a < b
+
+
+def _elementwise(fn: Callable[..., object], *arrays: np.ndarray) -> np.ndarray:
+    ufunc = np.frompyfunc(fn, len(arrays), 1)
+    result = ufunc(*arrays)
+    if not isinstance(result, np.ndarray):
+        out = np.empty((), dtype=object)
+        out[()] = result
+        return out
+    return result
+
+
+def _cast_value(v: object, dtype: np.dtype) -> object:
+    if dtype.kind == "f":
+        if isinstance(v, Dim):
+            return v
+        return Fraction(v) if not isinstance(v, float) or math.isfinite(v) else v
+    if dtype.kind == "b":
+        if isinstance(v, Dim):
+            if v.compare(0) == 1:
+                return True
+            raise NotStatic("truth value of a symbolic size")
+        return bool(v)
+    if isinstance(v, Dim):
+        return symdim.floor(v) if not v.is_integral() else v  # sizes >= 0: trunc == floor
+    if isinstance(v, float) and not math.isfinite(v):
+        raise NotStatic("cast of a non-finite value")
+    return int(v) if v >= 0 else -int(-v)
+
+
+# --- evaluators -----------------------------------------------------------------------
+# Each takes (inputs, attrs, info) and returns a list of outputs. ``info`` gives
+# ``info.shape_of(i)`` (tuple of int | Dim or None), ``info.opset`` and
+# ``info.out_dtype(i)``.
+
+Evaluator = Callable[..., list]
+EVALUATORS: dict[str, Evaluator] = {}
+
+
+def evaluator(*op_types: str) -> Callable[[Evaluator], Evaluator]:
+    def register(fn: Evaluator) -> Evaluator:
+        for op in op_types:
+            EVALUATORS[op] = fn
+        return fn
+
+    return register
+
+
+def _norm_axis(axis: int, rank: int) -> int:
+    if not -rank <= axis < max(rank, 1):
+        raise NotStatic(f"axis {axis} out of range")
+    return axis + rank if axis < 0 else axis
+
+
+@evaluator("Shape")
+def _shape(inputs: Sequence, attrs: dict, info: object) -> list:
+    shape = info.shape_of(0)
+    if shape is None:
+        raise NotStatic("rank unknown")
+    rank = len(shape)
+    start = attrs.get("start", 0)
+    end = attrs.get("end", rank)
+    start = min(max(start + rank if start < 0 else start, 0), rank)
+    end = min(max(end + rank if end < 0 else end, 0), rank)
+    values = np.empty(max(end - start, 0), dtype=object)
+    values[:] = list(shape[start:end])
+    return [make_static(values, np.dtype(np.int64))]
+
+
+@evaluator("Size")
+def _size(inputs: Sequence, attrs: dict, info: object) -> list:
+    shape = info.shape_of(0)
+    if shape is None:
+        raise NotStatic("rank unknown")
+    total: object = 1
+    for d in shape:
+        total = total * d
+    values = np.empty((), dtype=object)
+    values[()] = total
+    return [make_static(values, np.dtype(np.int64))]
+
+
+@evaluator("Identity")
+def _identity(inputs: Sequence, attrs: dict, info: object) -> list:
+    return [inputs[0]]
+
+
+@evaluator("Cast")
+def _cast(inputs: Sequence, attrs: dict, info: object) -> list:
+    dtype = info.out_dtype(0)
+    if dtype is None:
+        raise NotStatic("unknown cast target")
+    values = _elementwise(lambda v: _cast_value(v, dtype), as_object(inputs[0]))
+    return [make_static(values, dtype)]
+
+
+@evaluator("CastLike")
+def _cast_like(inputs: Sequence, attrs: dict, info: object) -> list:
+    return _cast(inputs[:1], attrs, info)
+
+
+@evaluator("Gather")
+def _gather(inputs: Sequence, attrs: dict, info: object) -> list:
+    data = as_object(inputs[0])
+    indices = np.asarray(inputs[1]) if not isinstance(inputs[1], SymArray) else None
+    if indices is None:
+        raise NotStatic("symbolic gather indices")
+    axis = _norm_axis(attrs.get("axis", 0), data.ndim)
+    size = data.shape[axis]
+    idx = np.where(indices < 0, indices + size, indices).astype(np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= size):
+        raise NotStatic("gather index out of range")
+    return [make_static(np.take(data, idx, axis=axis), dtype_of(inputs[0]))]
+
+
+def _int_list(value: object) -> list[int]:
+    if isinstance(value, SymArray):
+        raise NotStatic("symbolic slice parameters")
+    return [int(v) for v in np.asarray(value).reshape(-1)]
+
+
+@evaluator("Slice")
+def _slice(inputs: Sequence, attrs: dict, info: object) -> list:
+    data = as_object(inputs[0])
+    if info.opset < 10:
+        starts, ends = attrs["starts"], attrs["ends"]
+        axes = attrs.get("axes") or list(range(len(starts)))
+        steps = [1] * len(starts)
+    else:
+        starts = _int_list(inputs[1])
+        ends = _int_list(inputs[2])
+        axes = _int_list(inputs[3]) if len(inputs) > 3 and inputs[3] is not None else list(range(len(starts)))
+        steps = _int_list(inputs[4]) if len(inputs) > 4 and inputs[4] is not None else [1] * len(starts)
+    index = [slice(None)] * data.ndim
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        axis = _norm_axis(axis, data.ndim)
+        index[axis] = slice(*slice(start, end, step).indices(data.shape[axis]))
+    return [make_static(data[tuple(index)], dtype_of(inputs[0]))]
+
+
+@evaluator("Concat")
+def _concat(inputs: Sequence, attrs: dict, info: object) -> list:
+    arrays = [as_object(v) for v in inputs if v is not None]
+    axis = _norm_axis(attrs.get("axis", 0), arrays[0].ndim)
+    return [make_static(np.concatenate(arrays, axis=axis), dtype_of(inputs[0]))]
+
+
+def _axes_arg(inputs: Sequence, attrs: dict, info: object, since: int) -> list[int] | None:
+    if info.opset >= since:
+        return _int_list(inputs[1]) if len(inputs) > 1 and inputs[1] is not None else None
+    return attrs.get("axes")
+
+
+@evaluator("Unsqueeze")
+def _unsqueeze(inputs: Sequence, attrs: dict, info: object) -> list:
+    data = as_object(inputs[0])
+    axes = _axes_arg(inputs, attrs, info, 13) or []
+    rank = data.ndim + len(axes)
+    shape = list(data.shape)
+    for axis in sorted(_norm_axis(a, rank) for a in axes):
+        shape.insert(axis, 1)
+    return [make_static(data.reshape(shape), dtype_of(inputs[0]))]
+
+
+@evaluator("Squeeze")
+def _squeeze(inputs: Sequence, attrs: dict, info: object) -> list:
+    data = as_object(inputs[0])
+    axes = _axes_arg(inputs, attrs, info, 13)
+    if axes is None:
+        axes = [i for i, d in enumerate(data.shape) if d == 1]
+    axes = [_norm_axis(a, data.ndim) for a in axes]
+    shape = [d for i, d in enumerate(data.shape) if i not in axes]
+    return [make_static(data.reshape(shape), dtype_of(inputs[0]))]
+
+
+@evaluator("Reshape")
+def _reshape(inputs: Sequence, attrs: dict, info: object) -> list:
+    data = as_object(inputs[0])
+    if info.opset < 5:
+        shape = list(attrs["shape"])
+    else:
+        shape = _int_list(inputs[1])
+    shape = [data.shape[i] if s == 0 and not attrs.get("allowzero", 0) else s for i, s in enumerate(shape)]
+    return [make_static(data.reshape(shape), dtype_of(inputs[0]))]
+
+
+@evaluator("Flatten")
+def _flatten(inputs: Sequence, attrs: dict, info: object) -> list:
+    data = as_object(inputs[0])
+    axis = _norm_axis(attrs.get("axis", 1), data.ndim + 1) if data.ndim else 0
+    outer = int(np.prod(data.shape[:axis], dtype=np.int64))
+    return [make_static(data.reshape(outer, -1), dtype_of(inputs[0]))]
+
+
+def _binary(fn: Callable[[object, object], object], out_dtype: np.dtype | None = None) -> Evaluator:
+    def evaluate(inputs: Sequence, attrs: dict, info: object) -> list:
+        if inputs[0] is None or inputs[1] is None:
+            raise NotStatic("missing operand")
+        dtype = out_dtype or info.out_dtype(0) or dtype_of(inputs[0])
+        return [make_static(_elementwise(fn, as_object(inputs[0]), as_object(inputs[1])), dtype)]
+
+    return evaluate
+
+
+def _div(a: object, b: object) -> object:
+    return a / b
+
+
+def _add(a: object, b: object) -> object:
+    return a + b
+
+
+def _sub(a: object, b: object) -> object:
+    return a - b
+
+
+def _mul(a: object, b: object) -> object:
+    return a * b
+
+
+EVALUATORS["Add"] = _binary(_add)
+EVALUATORS["Sub"] = _binary(_sub)
+EVALUATORS["Mul"] = _binary(_mul)
+EVALUATORS["Equal"] = _binary(_equal, np.dtype(bool))
+EVALUATORS["Less"] = _binary(_less, np.dtype(bool))
+EVALUATORS["Greater"] = _binary(lambda a, b: _less(b, a), np.dtype(bool))
+EVALUATORS["LessOrEqual"] = _binary(lambda a, b: not _less(b, a), np.dtype(bool))
+EVALUATORS["GreaterOrEqual"] = _binary(lambda a, b: not _less(a, b), np.dtype(bool))
+
+
+@evaluator("Div")
+def _div_eval(inputs: Sequence, attrs: dict, info: object) -> list:
+    dtype = info.out_dtype(0) or dtype_of(inputs[0])
+    fn = _div if dtype.kind == "f" else _trunc_div
+    return [make_static(_elementwise(fn, as_object(inputs[0]), as_object(inputs[1])), dtype)]
+
+
+@evaluator("Mod")
+def _mod_eval(inputs: Sequence, attrs: dict, info: object) -> list:
+    dtype = info.out_dtype(0) or dtype_of(inputs[0])
+    fn = _fmod if attrs.get("fmod", 0) else _pymod
+    return [make_static(_elementwise(fn, as_object(inputs[0]), as_object(inputs[1])), dtype)]
+
+
+def _variadic(fn: Callable[[object, object], object]) -> Evaluator:
+    def evaluate(inputs: Sequence, attrs: dict, info: object) -> list:
+        arrays = [as_object(v) for v in inputs if v is not None]
+        result = arrays[0]
+        for arr in arrays[1:]:
+            result = _elementwise(fn, result, arr)
+        return [make_static(result, info.out_dtype(0) or dtype_of(inputs[0]))]
+
+    return evaluate
+
+
+EVALUATORS["Max"] = _variadic(symdim.maximum)
+EVALUATORS["Min"] = _variadic(symdim.minimum)
+EVALUATORS["Sum"] = _variadic(_add)
+
+
+def _unary(fn: Callable[[object], object]) -> Evaluator:
+    def evaluate(inputs: Sequence, attrs: dict, info: object) -> list:
+        dtype = info.out_dtype(0) or dtype_of(inputs[0])
+        return [make_static(_elementwise(fn, as_object(inputs[0])), dtype)]
+
+    return evaluate
+
+
+def _abs(v: object) -> object:
+    if isinstance(v, Dim):
+        if v.nonnegative():
+            return v
+        raise NotStatic("abs of a symbolic value")
+    return abs(v)
+
+
+EVALUATORS["Neg"] = _unary(lambda v: -v)
+EVALUATORS["Abs"] = _unary(_abs)
+EVALUATORS["Floor"] = _unary(symdim.floor)
+EVALUATORS["Ceil"] = _unary(symdim.ceil)
+EVALUATORS["Not"] = _unary(lambda v: not v)
+
+
+@evaluator("Where")
+def _where(inputs: Sequence, attrs: dict, info: object) -> list:
+    if isinstance(inputs[0], SymArray):
+        raise NotStatic("symbolic condition")
+    cond = np.asarray(inputs[0]).astype(bool)
+    x, y = as_object(inputs[1]), as_object(inputs[2])
+    return [make_static(np.where(cond, x, y), info.out_dtype(0) or dtype_of(inputs[1]))]
+
+
+def _reduce(fn: Callable[[object, object], object], since_input: int) -> Evaluator:
+    def evaluate(inputs: Sequence, attrs: dict, info: object) -> list:
+        data = as_object(inputs[0])
+        if info.opset >= since_input:
+            axes = _int_list(inputs[1]) if len(inputs) > 1 and inputs[1] is not None else None
+        else:
+            axes = attrs.get("axes")
+        if not axes:
+            if attrs.get("noop_with_empty_axes", 0):
+                return [inputs[0]]
+            axes = list(range(data.ndim))
+        axes = sorted(_norm_axis(a, data.ndim) for a in axes)
+        result = data
+        for axis in reversed(axes):
+            parts = [np.take(result, i, axis=axis) for i in range(result.shape[axis])]
+            acc = parts[0]
+            for p in parts[1:]:
+                acc = _elementwise(fn, acc, p)
+            result = np.asarray(acc, dtype=object)
+            if attrs.get("keepdims", 1):
+                result = np.expand_dims(result, axis)
+        return [make_static(result, info.out_dtype(0) or dtype_of(inputs[0]))]
+
+    return evaluate
+
+
+EVALUATORS["ReduceProd"] = _reduce(_mul, 18)
+EVALUATORS["ReduceSum"] = _reduce(_add, 13)
+EVALUATORS["ReduceMax"] = _reduce(symdim.maximum, 18)
+EVALUATORS["ReduceMin"] = _reduce(symdim.minimum, 18)

@@ -1,0 +1,234 @@
+"""Read an ONNX model from any source, check its structure and resolve its opsets.
+
+External tensor data is read lazily and memory-mapped; a ``location`` that leaves the
+model's directory (``..``, absolute paths, symlinks out) or bytes past the end of the file
+are refused with :class:`~gluon_onnx.errors.ExternalDataError`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import numpy_helper
+
+from . import limits
+from .dtypes import np_dtype
+from .errors import ExternalDataError, InvalidModelError, UnsupportedOpsetError
+
+#: Newest opset of the default domain whose operator semantics gluon_onnx has reviewed.
+MAX_OPSET = 28
+#: Oldest default-domain opset accepted.
+MIN_OPSET = 1
+
+ModelSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, onnx.ModelProto]
+
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+@dataclass
+class LoadedModel:
+    """A parsed ModelProto plus where its external data lives."""
+
+    proto: onnx.ModelProto
+    base_dir: str | None
+    opsets: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def opset(self) -> int:
+        """Opset of the default ONNX domain."""
+        return self.opsets[""]
+
+    def tensor_array(self, tensor: onnx.TensorProto) -> np.ndarray:
+        """numpy value of an initializer or constant tensor (external data memory-mapped)."""
+        return tensor_to_array(tensor, self.base_dir)
+
+
+def _parse(data: bytes | bytearray | memoryview, what: str) -> onnx.ModelProto:
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(bytes(data))
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise InvalidModelError(
+            f"{what} is not a valid ONNX model (protobuf decoding failed: {exc}). "
+            "Check that the file is complete and really an .onnx file."
+        ) from None
+    return model
+
+
+def read_model(source: ModelSource, *, base_dir: str | os.PathLike | None = None) -> LoadedModel:
+    """Parse ``source`` (path, bytes, binary file object or ModelProto) and check it.
+
+    Parameters
+    ----------
+    source : path, bytes, file object or onnx.ModelProto
+        The model.
+    base_dir : path, optional
+        Directory holding external data files. Defaults to the model file's directory
+        (paths) or the current directory (other sources).
+
+    Raises
+    ------
+    InvalidModelError
+        Unreadable bytes, empty or structurally broken graph.
+    UnsupportedOpsetError
+        Missing or too new default-domain opset.
+    """
+    if isinstance(source, onnx.ModelProto):
+        model = source
+        what = "the ModelProto"
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidModelError(f"model file {str(path)!r} does not exist or is not a file")
+        size = path.stat().st_size
+        if size > limits.MAX_PROTO_BYTES:
+            raise InvalidModelError(
+                f"{str(path)!r} is {size} bytes; a ModelProto cannot exceed 2 GiB "
+                "(store large weights as external data)"
+            )
+        model = _parse(path.read_bytes(), f"file {str(path)!r}")
+        what = f"file {str(path)!r}"
+        if base_dir is None:
+            base_dir = path.resolve().parent
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        model = _parse(source, "the given bytes")
+        what = "the given bytes"
+    elif isinstance(source, io.IOBase) or hasattr(source, "read"):
+        data = source.read()
+        if not isinstance(data, (bytes, bytearray)):
+            raise InvalidModelError("the file object must be opened in binary mode ('rb')")
+        model = _parse(data, "the file object")
+        what = "the file object"
+    else:
+        raise TypeError(
+            "load_block expects a path, bytes, a binary file object or an onnx.ModelProto, "
+            f"not {type(source).__name__}"
+        )
+    if base_dir is None:
+        base_dir = os.getcwd()
+    loaded = LoadedModel(model, os.fspath(base_dir))
+    loaded.opsets = resolve_opsets(model, what)
+    check_structure(model.graph, what)
+    return loaded
+
+
+def resolve_opsets(model: onnx.ModelProto, what: str = "the model") -> dict[str, int]:
+    """Map domain -> opset version ('' for the default domain)."""
+    opsets: dict[str, int] = {}
+    for entry in model.opset_import:
+        domain = "" if entry.domain in DEFAULT_DOMAINS else entry.domain
+        opsets[domain] = int(entry.version)
+    if "" not in opsets:
+        uses_default = any(node.domain in DEFAULT_DOMAINS for node in model.graph.node)
+        if model.ir_version and model.ir_version < 3:
+            opsets[""] = 1
+        elif not uses_default:
+            opsets[""] = MAX_OPSET  # no default-domain node: the version does not matter
+        else:
+            raise UnsupportedOpsetError(
+                f"{what} declares no opset for the default ONNX domain (opset_import is empty); "
+                "re-export it with an explicit opset"
+            )
+    version = opsets[""]
+    if version > MAX_OPSET:
+        raise UnsupportedOpsetError(
+            f"{what} uses default-domain opset {version}; gluon_onnx supports opsets "
+            f"{MIN_OPSET}..{MAX_OPSET}. Convert it with onnx.version_converter or upgrade gluon_onnx."
+        )
+    if version < MIN_OPSET:
+        raise UnsupportedOpsetError(f"{what} declares an invalid opset version {version}")
+    return opsets
+
+
+def check_structure(graph: onnx.GraphProto, what: str = "the model") -> None:
+    """Cheap structural checks run before anything else touches the graph."""
+    if not graph.node and not graph.output:
+        raise InvalidModelError(f"{what} has an empty graph (no nodes and no outputs)")
+    if not graph.output:
+        raise InvalidModelError(f"{what}: the graph declares no outputs")
+    if len(graph.node) > limits.MAX_NODES:
+        raise InvalidModelError(
+            f"{what} has {len(graph.node)} nodes, more than the limit of {limits.MAX_NODES} "
+            "(raise gluon_onnx.limits.MAX_NODES if this is intended)"
+        )
+
+
+def _external_info(tensor: onnx.TensorProto) -> dict[str, str]:
+    return {entry.key: entry.value for entry in tensor.external_data}
+
+
+def tensor_to_array(tensor: onnx.TensorProto, base_dir: str | None) -> np.ndarray:
+    """numpy value of a TensorProto; external data is validated and memory-mapped."""
+    if tensor.data_location != onnx.TensorProto.EXTERNAL:
+        try:
+            return numpy_helper.to_array(tensor)
+        except (ValueError, TypeError) as exc:
+            raise InvalidModelError(
+                f"tensor {tensor.name!r} has inconsistent data: {exc}"
+            ) from None
+    info = _external_info(tensor)
+    location = info.get("location")
+    if not location:
+        raise ExternalDataError(f"tensor {tensor.name!r} uses external data without a location")
+    if base_dir is None:
+        raise ExternalDataError(
+            f"tensor {tensor.name!r} has external data but the model directory is unknown; "
+            "pass base_dir="
+        )
+    base = Path(base_dir).resolve()
+    if os.path.isabs(location) or Path(location).drive:
+        raise ExternalDataError(
+            f"tensor {tensor.name!r}: external data location {location!r} is an absolute path; "
+            "only files inside the model's directory are read"
+        )
+    target = (base / location).resolve()
+    if base != target and base not in target.parents:
+        raise ExternalDataError(
+            f"tensor {tensor.name!r}: external data location {location!r} points outside "
+            f"the model directory {str(base)!r}; refused"
+        )
+    if not target.is_file():
+        raise ExternalDataError(
+            f"tensor {tensor.name!r}: external data file {str(target)!r} does not exist"
+        )
+    dtype = np_dtype(tensor.data_type)
+    shape = tuple(int(d) for d in tensor.dims)
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    file_size = target.stat().st_size
+    try:
+        offset = int(info.get("offset", 0))
+        length = int(info["length"]) if "length" in info else file_size - offset
+    except ValueError:
+        raise ExternalDataError(
+            f"tensor {tensor.name!r}: external data offset/length are not integers"
+        ) from None
+    if offset < 0 or length < 0 or offset + length > file_size:
+        raise ExternalDataError(
+            f"tensor {tensor.name!r}: external data range [{offset}, {offset + length}) lies "
+            f"past the end of {str(target)!r} ({file_size} bytes)"
+        )
+    if dtype.itemsize * count > length or dtype.kind == "O":
+        # packed sub-byte types and strings go through onnx's own decoder on a copy
+        if dtype.itemsize * count > length and dtype.name not in ("int4", "uint4", "int2", "uint2", "float4_e2m1fn"):
+            raise ExternalDataError(
+                f"tensor {tensor.name!r}: needs {dtype.itemsize * count} bytes of external "
+                f"data but only {length} are declared"
+            )
+        copy = onnx.TensorProto()
+        copy.CopyFrom(tensor)
+        del copy.external_data[:]
+        copy.data_location = onnx.TensorProto.DEFAULT
+        with open(target, "rb") as handle:
+            handle.seek(offset)
+            copy.raw_data = handle.read(length)
+        return numpy_helper.to_array(copy)
+    if count == 0:
+        return np.zeros(shape, dtype)
+    return np.memmap(target, dtype=dtype, mode="r", offset=offset, shape=shape)
