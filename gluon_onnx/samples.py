@@ -50,17 +50,17 @@ class _GraphBuilder:
 
 
 def tiny_cnn(seed: int = 0, num_classes: int = 10, channels: int = 16, opset: int = 17,
-             image_size: int = 32) -> onnx.ModelProto:
+             image_size: int = 32, in_channels: int = 3) -> onnx.ModelProto:
     """A small residual CNN in the style of a torchvision export (dynamic batch, opset 17).
 
-    Input ``input`` of shape (N, 3, image_size, image_size); outputs ``logits`` (N, classes)
+    Input ``input`` of shape (N, in_channels, image_size, image_size); outputs ``logits`` (N, classes)
     and ``probabilities``. Uses Conv, BatchNormalization, Relu, MaxPool, Add,
     GlobalAveragePool, Shape/Gather/Concat/Reshape (a shape computed in the graph), Gemm and
     Softmax.
     """
     g = _GraphBuilder(seed)
     c = channels
-    x = g.conv_bn_relu("input", "stem", 3, c)
+    x = g.conv_bn_relu("input", "stem", in_channels, c)
     (x,) = g.node("MaxPool", [x], "/pool/MaxPool", kernel_shape=[2, 2], strides=[2, 2])
     y = g.conv_bn_relu(x, "block1.conv1", c, c)
     y = g.conv_bn_relu(y, "block1.conv2", c, c, relu=False)
@@ -81,7 +81,7 @@ def tiny_cnn(seed: int = 0, num_classes: int = 10, channels: int = 16, opset: in
     graph = helper.make_graph(
         g.nodes,
         "tiny_cnn",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, image_size, image_size])],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", in_channels, image_size, image_size])],
         [
             helper.make_tensor_value_info(logits, TensorProto.FLOAT, ["N", num_classes]),
             helper.make_tensor_value_info(probs, TensorProto.FLOAT, ["N", num_classes]),

@@ -157,7 +157,8 @@ class OnnxBlock(gluon.HybridBlock):
                     if key != self._spec_key:
                         self._clear_cached_op()
                         self._spec_key = key
-            return super().forward(*args)
+            out = super().forward(*args)
+            return tuple(out) if isinstance(out, list) else out
 
     def _forward_without_inputs(self) -> object:
         ctx = self._ctx_list[0]

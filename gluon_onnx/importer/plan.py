@@ -156,6 +156,7 @@ class _Builder:
         order = self._topological_order(inputs)
         needed = self._needed_nodes(order, inputs)
         order = [n for n in order if id(n) in needed]
+        self._check_domains(order)
         self._infer(inputs)
         self._seed_inputs(inputs)
         steps, unsupported = self._walk(order, inputs)
@@ -263,6 +264,27 @@ class _Builder:
             stack.extend(i for i in node.input if i)
             stack.extend(_outer_names(node))
         return needed
+
+    def _check_domains(self, order: list[onnx.NodeProto]) -> None:
+        """Refuse nodes of domains without a converter before inference chokes on them.
+
+        The report also names every default-domain operator lacking a converter, so one error
+        lists everything that is missing.
+        """
+        missing: dict[tuple[str, str, int], list[str]] = defaultdict(list)
+        for node in order:
+            domain = "" if node.domain in ("", "ai.onnx") else node.domain
+            opset = self.model.opsets.get(domain)
+            if domain and (opset is None or lookup(domain, node.op_type, opset) is None):
+                missing[(domain, node.op_type, opset or 0)].append(node.name)
+        if not missing:
+            return
+        for node in order:
+            if node.domain in ("", "ai.onnx") and node.op_type != "Constant":
+                opset = self.model.opsets[""]
+                if lookup("", node.op_type, opset) is None:
+                    missing[("", node.op_type, opset)].append(node.name)
+        raise UnsupportedOperatorError([(d, op, v, names) for (d, op, v), names in missing.items()])
 
     # --- inference -------------------------------------------------------------------
     def _infer(self, inputs: list[str]) -> None:
