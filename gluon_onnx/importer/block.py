@@ -81,7 +81,8 @@ class OnnxBlock(gluon.HybridBlock):
         self._spec_key: tuple | None = None
         self._spec_executors: dict[tuple, Executor] = {}
         self._pending_inputs: tuple = ()
-        self._create_parameters()
+        with mx.util.np_shape(True):  # zero-size parameters exist only with numpy shapes
+            self._create_parameters()
 
     # --- construction ------------------------------------------------------------------
     def _create_parameters(self) -> None:

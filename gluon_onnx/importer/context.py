@@ -405,7 +405,7 @@ class Executor:
             for index, name in enumerate(step.inputs):
                 if not name:
                     args.append(None)
-                elif step.static_inputs[index]:
+                elif step.static_inputs[index] or (step.prefer_static and step.prefer_static[index]):
                     args.append(self.resolve_static(name, env, symbolic, params))
                 else:
                     args.append(self.resolve_tensor(name, env, F, params, ctx))

@@ -58,6 +58,7 @@ class Step:
     outputs: list[str]
     static_inputs: list[bool]
     opset: int
+    prefer_static: list[bool] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -383,7 +384,8 @@ class _Builder:
         for name, tensor in self.initializers.items():
             if name in self.input_values:
                 continue
-            if tensor.data_type in _FLOAT_ELEM_TYPES and not self.freeze_params:
+            # rank-0 floats (eps, clip bounds, scale factors) are hyper-parameters, not weights
+            if tensor.data_type in _FLOAT_ELEM_TYPES and len(tensor.dims) > 0 and not self.freeze_params:
                 self.params.add(name)
             else:
                 self.statics[name] = self._initializer_value(name)
@@ -406,8 +408,12 @@ class _Builder:
                 continue
             attrs = convert_attributes(spec, node)
             static_flags = [spec.is_static_input(i) for i in range(len(node.input))]
+            prefer_flags = [
+                spec.prefers_static_input(i) and isinstance(self.statics.get(name), np.ndarray)
+                for i, name in enumerate(node.input)
+            ]
             steps.append(
-                Step(node, spec, attrs, list(node.input), list(node.output), static_flags, opset)
+                Step(node, spec, attrs, list(node.input), list(node.output), static_flags, opset, prefer_flags)
             )
         return steps, unsupported
 

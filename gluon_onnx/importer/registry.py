@@ -12,6 +12,8 @@ functions ``fn(cx, *inputs, **attributes)``:
 
 Inputs listed in ``static=`` arrive as numpy arrays (or, while tracing a symbolic graph,
 as :class:`~gluon_onnx.importer.shapes.SymArray` of symbolic sizes) rather than tensors.
+Inputs listed in ``prefer_static=`` arrive as numpy arrays when their value is known at import
+time and as tensors otherwise (e.g. Clip bounds: constants let the converter pick F.clip).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class ConverterSpec:
     attributes: dict[str, AttributeSpec]
     extra_attributes: bool
     static: frozenset[str] = frozenset()
+    prefer_static: frozenset[str] = frozenset()
     aux: frozenset[str] = frozenset()
     dynamic_shape: bool = False
     foldable: bool = True
@@ -69,6 +72,9 @@ class ConverterSpec:
 
     def is_static_input(self, index: int) -> bool:
         return self._input_name(index) in self.static
+
+    def prefers_static_input(self, index: int) -> bool:
+        return self._input_name(index) in self.prefer_static
 
     def is_aux_input(self, index: int) -> bool:
         return self._input_name(index) in self.aux
@@ -97,6 +103,7 @@ def converter(
     *,
     domain: str = "",
     static: Iterable[str] = (),
+    prefer_static: Iterable[str] = (),
     aux: Iterable[str] = (),
     dynamic_shape: bool = False,
     foldable: bool = True,
@@ -115,6 +122,8 @@ def converter(
         Operator domain; '' is the default ONNX domain.
     static : iterable of str
         Input names whose *values* are needed at graph-construction time (shapes, axes).
+    prefer_static : iterable of str
+        Input names passed as numpy values when known at import time, as tensors otherwise.
     aux : iterable of str
         Inputs that are running statistics (become non-trainable parameters).
     dynamic_shape : bool
@@ -154,13 +163,14 @@ def converter(
             attributes=attributes,
             extra_attributes=extra,
             static=frozenset(static),
+            prefer_static=frozenset(prefer_static),
             aux=frozenset(aux),
             dynamic_shape=dynamic_shape,
             foldable=foldable and deterministic,
             deterministic=deterministic,
             notes=notes,
         )
-        unknown = spec.static - set(input_names) - ({"*"} if variadic else set())
+        unknown = (spec.static | spec.prefer_static) - set(input_names) - ({"*"} if variadic else set())
         if unknown:
             raise TypeError(f"converter {fn.__name__}: static inputs {unknown} are not parameters")
         versions = _REGISTRY.setdefault((spec.domain, op_type), [])
