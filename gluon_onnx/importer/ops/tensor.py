@@ -1,5 +1,5 @@
 """Shape and layout manipulation: Reshape, Flatten, Transpose, Concat, Squeeze, Unsqueeze,
-Identity, Cast, Shape, Gather, Slice, ConstantOfShape, Expand, Pad, Split, Tile, Dropout."""
+Identity, Cast, Shape, Slice, ConstantOfShape, Expand, Pad, Split, Tile, Dropout."""
 
 from __future__ import annotations
 
@@ -231,15 +231,6 @@ def shape(cx: NodeContext, x: object, *, start: int = 0, end: int | None = None)
 @converter("Size", since=23)
 def size(cx: NodeContext, x: object) -> object:
     return np_reshape(cx.F, cx.F.size_array(x), ())
-
-
-@converter("Gather", since=1)
-@converter("Gather", since=11)
-@converter("Gather", since=13)
-def gather(cx: NodeContext, data: object, indices: object, *, axis: int = 0) -> object:
-    rank = cx.rank(0)
-    axis = norm_axis(cx, axis, rank)
-    return cx.F.take(data, indices, axis=axis, mode="wrap")
 
 
 def _slice(cx: NodeContext, x: object, starts: list[int], ends: list[int], axes: list[int] | None,

@@ -1,0 +1,339 @@
+"""Indexing: Gather, GatherElements, GatherND, Scatter, ScatterElements, ScatterND, TensorScatter,
+OneHot, and the data-dependent NonZero, Unique, Compress (imperative only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...dtypes import to_storage
+from ..context import NeedsSpecialization, NodeContext
+from ..mxops import npi
+from ..mxops import reshape as np_reshape
+from ..registry import converter
+from ._helpers import norm_axis
+from .reduce import axis_positions
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _as_int64(cx: NodeContext, index: int, value: object) -> object:
+    return value if cx.in_storage(index) == "int64" else cx.F.Cast(value, dtype="int64")
+
+
+def _size_of(cx: NodeContext, x: object, dim: object, axis: int) -> object:
+    """``dim`` (size of ``x`` along ``axis``) as an int, or a (1,) int64 tensor when symbolic."""
+    if isinstance(dim, int):
+        return dim
+    F = cx.F
+    return F.slice_axis(F.shape_array(x), axis=0, begin=axis, end=axis + 1)
+
+
+def _wrap_negative(cx: NodeContext, index: object, length: object) -> object:
+    """Map in-range negative indices (-length..-1) to length-1..0; int64 ``index``."""
+    F = cx.F
+    shifted = index + length if isinstance(length, int) else F.broadcast_add(index, length)
+    return F.where(index < 0, shifted, index)
+
+
+def _grid(cx: NodeContext, like: object, axis: int, rank: int) -> object:
+    """int64 coordinates along ``axis`` of every element of ``like``."""
+    return cx.F.broadcast_like(axis_positions(cx, like, axis, rank), like)
+
+
+def _linear_index(cx: NodeContext, coords: list, dims: list, data: object) -> object:
+    """Row-major linear index of coordinate tensors ``coords`` into the leading ``dims`` of ``data``."""
+    F = cx.F
+    linear = coords[0]
+    for axis in range(1, len(coords)):
+        size = _size_of(cx, data, dims[axis], axis)
+        linear = linear * size if isinstance(size, int) else F.broadcast_mul(linear, size)
+        linear = linear + coords[axis]
+    return linear
+
+
+def _product(dims: list) -> object:
+    total: object = 1
+    for d in dims:
+        total = total * d
+    return total
+
+
+# --- Gather family ------------------------------------------------------------------------------
+
+
+@converter("Gather", since=1)
+@converter("Gather", since=11)
+@converter("Gather", since=13)
+def gather(cx: NodeContext, data: object, indices: object, *, axis: int = 0) -> object:
+    rank = cx.rank(0)
+    axis = norm_axis(cx, axis, rank)
+    # 'wrap' maps in-range negative indices -n..-1 to n-1..0 as ONNX requires
+    return cx.F.take(data, indices, axis=axis, mode="wrap")
+
+
+def gather_elements_of(cx: NodeContext, data: object, index: object, axis: int, rank: int) -> object:
+    """GatherElements with int64 ``index`` (negative entries allowed: gather_nd wraps them)."""
+    F = cx.F
+    coords = [index if i == axis else _grid(cx, index, i, rank) for i in range(rank)]
+    return F.gather_nd(data, F.stack(*coords, axis=0))
+
+
+@converter("GatherElements", since=11)
+@converter("GatherElements", since=13)
+def gather_elements(cx: NodeContext, data: object, indices: object, *, axis: int = 0) -> object:
+    rank = cx.rank(0)
+    axis = norm_axis(cx, axis, rank)
+    index = _as_int64(cx, 1, indices)
+    length = _size_of(cx, data, cx.in_shape(0)[axis], axis)
+    return gather_elements_of(cx, data, _wrap_negative(cx, index, length), axis, rank)
+
+
+def _index_tuples_first(cx: NodeContext, indices: object, batch_dims: int) -> object:
+    """ONNX (..., k) index tuples -> MXNet gather_nd layout (batch_dims + k, ...), batch coordinates first."""
+    F = cx.F
+    rank = cx.rank(1)
+    index = _as_int64(cx, 1, indices)
+    tuples = F.transpose(index, axes=(rank - 1,) + tuple(range(rank - 1)))
+    if not batch_dims:
+        return tuples
+    first = F.slice_axis(tuples, axis=0, begin=0, end=1)
+    batch = [_grid(cx, first, 1 + i, rank) for i in range(batch_dims)]
+    return F.concat(*batch, tuples, dim=0)
+
+
+@converter("GatherND", since=11)
+@converter("GatherND", since=12)
+@converter("GatherND", since=13)
+def gather_nd(cx: NodeContext, data: object, indices: object, *, batch_dims: int = 0) -> object:
+    if cx.rank(1) < 1:
+        raise cx.fail("GatherND indices must have rank >= 1")
+    return cx.F.gather_nd(data, _index_tuples_first(cx, indices, batch_dims))
+
+
+# --- Scatter family -----------------------------------------------------------------------------
+
+
+def _scatter_rows(cx: NodeContext, data: object, rows: object, updates: object, row_count: object,
+                  row_size: object, reduction: str) -> object:
+    """Write/combine ``updates`` (U, row_size) into the rows ``rows`` (U,) of ``data`` viewed as
+    (row_count, row_size); returns the (row_count, row_size) result."""
+    F = cx.F
+    if isinstance(row_size, int):
+        table = F.reshape(data, shape=(-1, row_size))
+    elif isinstance(row_count, int):
+        table = F.reshape(data, shape=(row_count, -1))
+    else:
+        raise NeedsSpecialization("scatter over a tensor with symbolic sizes on both sides")
+    if reduction == "none":
+        return F.contrib.index_copy(table, rows, updates)
+    if reduction == "add":
+        shape = cx.concrete([row_count, row_size])
+        added = F._internal._backward_gather_nd(updates, F.reshape(rows, shape=(1, -1)), shape=shape)
+        return table + added
+    if reduction not in ("mul", "max", "min"):
+        raise cx.fail(f"reduction {reduction!r} is not supported")
+    # No MXNet operator combines duplicate targets by product/max/min: compare every update with
+    # every row (U x rows x row_size values) and reduce over the updates.
+    count = cx.in_shape(1)
+    if all(isinstance(d, int) for d in count) and isinstance(row_count, int) and isinstance(row_size, int):
+        cx.check_elements([int(np.prod(count, dtype=np.int64)), row_count, row_size])
+    targets = F.reshape(F.contrib.arange_like(F.Cast(F.slice_axis(table, axis=1, begin=0, end=1), dtype="float32")),
+                        shape=(1, -1))
+    hits = F.broadcast_equal(F.reshape(F.Cast(rows, dtype="float32"), shape=(-1, 1)), targets)
+    hits = F.Cast(F.expand_dims(hits, axis=2), dtype="bool")
+    onnx_dtype = cx.out_dtype(0) or np.dtype(np.float32)
+    if reduction == "mul":
+        neutral: object = 1
+    elif onnx_dtype.kind == "f" or cx.out_storage(0).startswith("float"):
+        neutral = -np.inf if reduction == "max" else np.inf
+    else:
+        info = np.iinfo(onnx_dtype)
+        neutral = info.min if reduction == "max" else info.max
+    neutral_value = cx.const(to_storage(np.array(neutral, dtype=onnx_dtype)))
+    candidates = npi(F, "where", hits, F.expand_dims(updates, axis=1), neutral_value)
+    if reduction == "mul":
+        return table * F.prod(candidates, axis=0)
+    if reduction == "max":
+        return F.broadcast_maximum(table, F.max(candidates, axis=0))
+    return F.broadcast_minimum(table, F.min(candidates, axis=0))
+
+
+def _scatter_elements(cx: NodeContext, data: object, indices: object, updates: object, axis: int,
+                      reduction: str) -> object:
+    F = cx.F
+    shape = cx.in_shape(0)
+    rank = len(shape)
+    axis = norm_axis(cx, axis, rank)
+    index = _wrap_negative(cx, _as_int64(cx, 1, indices), _size_of(cx, data, shape[axis], axis))
+    coords = [index if i == axis else _grid(cx, index, i, rank) for i in range(rank)]
+    rows = F.reshape(_linear_index(cx, coords, list(shape), data), shape=(-1,))
+    values = F.reshape(updates, shape=(-1, 1))
+    table = _scatter_rows(cx, data, rows, values, _product(shape), 1, reduction)
+    return F.reshape_like(table, data)
+
+
+@converter("Scatter", since=9)
+@converter("Scatter", since=11)
+def scatter(cx: NodeContext, data: object, indices: object, updates: object, *, axis: int = 0) -> object:
+    return _scatter_elements(cx, data, indices, updates, axis, "none")
+
+
+@converter("ScatterElements", since=11)
+@converter("ScatterElements", since=13)
+@converter("ScatterElements", since=16)
+@converter("ScatterElements", since=18)
+def scatter_elements(cx: NodeContext, data: object, indices: object, updates: object, *, axis: int = 0,
+                     reduction: str = "none") -> object:
+    return _scatter_elements(cx, data, indices, updates, axis, reduction)
+
+
+@converter("ScatterND", since=11)
+@converter("ScatterND", since=13)
+@converter("ScatterND", since=16)
+@converter("ScatterND", since=18)
+def scatter_nd(cx: NodeContext, data: object, indices: object, updates: object, *,
+               reduction: str = "none") -> object:
+    F = cx.F
+    shape = list(cx.in_shape(0))
+    index_shape = cx.in_shape(1)
+    depth = index_shape[-1]
+    if not isinstance(depth, int):
+        raise NeedsSpecialization("ScatterND with a symbolic index depth")
+    if depth == 0 or depth > len(shape):
+        raise cx.fail(f"index tuples of length {depth} do not fit data of rank {len(shape)}")
+    tuples = _index_tuples_first(cx, indices, 0)
+    coords = []
+    for axis in range(depth):
+        component = F.reshape(F.slice_axis(tuples, axis=0, begin=axis, end=axis + 1), shape=(-1,))
+        coords.append(_wrap_negative(cx, component, _size_of(cx, data, shape[axis], axis)))
+    rows = _linear_index(cx, coords, shape, data)
+    row_size = _product(shape[depth:])
+    update_count = _product(list(index_shape[:-1]))
+    if isinstance(row_size, int):
+        values = F.reshape(updates, shape=(-1, row_size))
+    elif isinstance(update_count, int):
+        values = F.reshape(updates, shape=(update_count, -1))
+    else:
+        raise NeedsSpecialization("ScatterND with symbolic sizes in both the updates and the rows")
+    table = _scatter_rows(cx, data, rows, values, _product(shape[:depth]), row_size, reduction)
+    return F.reshape_like(table, data)
+
+
+@converter("TensorScatter", since=24)
+def tensor_scatter(cx: NodeContext, past_cache: object, update: object, write_indices: object = None, *,
+                   mode: str = "linear", axis: int = -2) -> object:
+    F = cx.F
+    shape = cx.in_shape(0)
+    rank = len(shape)
+    axis = norm_axis(cx, axis, rank)
+    if axis == 0:
+        raise cx.fail("TensorScatter cannot write along the batch axis 0")
+    if mode not in ("linear", "circular"):
+        raise cx.fail(f"mode {mode!r} is not supported")
+    update_shape = cx.in_shape(1)
+    heads, capacity, width = _product(shape[1:axis]), shape[axis], _product(shape[axis + 1:])
+    length = update_shape[axis]
+    if not all(isinstance(d, int) for d in (heads, capacity, width, length)):
+        raise NeedsSpecialization("TensorScatter over symbolic non-batch sizes")
+    # view both as (batch, heads, sequence, width): row p of the cache takes update row p - write_index
+    cache = F.reshape(past_cache, shape=(0, heads, capacity, width))
+    rows = F.reshape(update, shape=(0, heads, length, width))
+    # (batch, heads, capacity) template of one coordinate per cache row
+    row_template = F.reshape(F.slice_axis(cache, axis=3, begin=0, end=1), shape=(0, 0, -1))
+    offset = F.reshape(axis_positions(cx, row_template, 2, 3), shape=(1, 1, -1))
+    if write_indices is not None:
+        start = F.reshape(_as_int64(cx, 2, write_indices), shape=(-1, 1, 1))
+        offset = F.broadcast_sub(offset, start)
+    offset = F.broadcast_like(offset, row_template)
+    if mode == "circular":
+        offset = F.where(offset < 0, offset + capacity, offset)
+    inside = (offset >= 0) * (offset < length)
+    source = F.clip(offset, 0, max(length - 1, 0))
+    coords = F.stack(_grid(cx, source, 0, 3), _grid(cx, source, 1, 3), source, axis=0)
+    gathered = F.gather_nd(rows, coords)
+    keep = F.broadcast_like(F.expand_dims(F.Cast(inside, dtype="bool"), axis=3), cache)
+    written = npi(F, "where", keep, gathered, cache)
+    return F.reshape_like(written, past_cache)
+
+
+# --- OneHot -----------------------------------------------------------------------------------
+
+
+@converter("OneHot", since=9, static=("depth",))
+@converter("OneHot", since=11, static=("depth",))
+@converter("OneHot", since=28, static=("depth",))
+def one_hot(cx: NodeContext, indices: object, depth: object, values: object, *, axis: int = -1) -> object:
+    F = cx.F
+    rank = cx.rank(0)
+    count = int(np.asarray(depth).reshape(-1)[0])
+    if count < 0:
+        raise cx.fail(f"depth must be non-negative, got {count}")
+    axis = norm_axis(cx, axis, rank + 1)
+    index = _as_int64(cx, 0, indices)
+    index = F.where(index < 0, index + count, index)
+    expanded = F.expand_dims(index, axis=axis) if rank else np_reshape(F, index, (1,))
+    classes = cx.const(np.arange(count, dtype=np.int64).reshape((1,) * axis + (count,) + (1,) * (rank - axis)))
+    hot = F.Cast(F.broadcast_equal(expanded, classes), dtype="bool")
+    off = np_reshape(F, F.slice_axis(values, axis=0, begin=0, end=1), ())
+    on = np_reshape(F, F.slice_axis(values, axis=0, begin=1, end=2), ())
+    return npi(F, "where", hot, on, off)
+
+
+# --- data-dependent shapes (imperative only) ------------------------------------------------------
+
+
+@converter("NonZero", since=9, dynamic_shape=True)
+@converter("NonZero", since=13, dynamic_shape=True)
+def nonzero(cx: NodeContext, x: object) -> object:
+    F = cx.F
+    if cx.rank(0) == 0:
+        x = np_reshape(F, x, (1,))
+        return F.zeros_like(np_reshape(F, npi(F, "nonzero", x), (1, -1)))
+    return F.transpose(npi(F, "nonzero", x))
+
+
+@converter("Compress", since=9, dynamic_shape=True)
+@converter("Compress", since=11, dynamic_shape=True)
+@converter("Compress", since=28, dynamic_shape=True)
+def compress(cx: NodeContext, data: object, condition: object, *, axis: int | None = None) -> object:
+    F = cx.F
+    if axis is None:
+        data = F.reshape(data, shape=(-1,))
+        length = _product(list(cx.in_shape(0)))
+        axis = 0
+    else:
+        axis = norm_axis(cx, axis, cx.rank(0))
+        length = cx.in_shape(0)[axis]
+    flags = F.Cast(condition, dtype="bool") if cx.in_storage(1) != "bool" else condition
+    limit = cx.in_shape(1)[0]
+    if isinstance(limit, int) and isinstance(length, int) and limit > length:  # flags past the end select nothing
+        flags = F.slice_axis(flags, axis=0, begin=0, end=length)
+    chosen = F.reshape(npi(F, "nonzero", flags), shape=(-1,))
+    return F.take(data, chosen, axis=axis)
+
+
+@converter("Unique", since=11, dynamic_shape=True)
+@converter("Unique", since=28, dynamic_shape=True)
+def unique(cx: NodeContext, x: object, *, axis: int | None = None, sorted: int = 1) -> tuple:  # noqa: A002
+    F = cx.F
+    storage = cx.in_storage(0)
+    source = F.Cast(x, dtype="uint8") if storage == "bool" else x
+    if axis is None:
+        source = F.reshape(source, shape=(-1,))
+        axis = 0
+    else:
+        axis = norm_axis(cx, axis, cx.rank(0))
+    values, first, inverse, counts = npi(F, "unique", source, return_index=True, return_inverse=True,
+                                         return_counts=True, axis=axis)
+    first, inverse, counts = (F.Cast(v, dtype="int64") for v in (first, inverse, counts))
+    if not sorted:
+        # order of first occurrence: permute the sorted results, renumber the inverse mapping
+        order = F.argsort(first, dtype="int64")
+        values = F.take(values, order, axis=axis)
+        first = F.take(first, order)
+        counts = F.take(counts, order)
+        inverse = F.take(F.argsort(order, dtype="int64"), inverse)
+    if storage == "bool":
+        values = F.Cast(values, dtype="bool")
+    return values, first, inverse, counts
+
