@@ -13,7 +13,7 @@ from ..dtypes import storage_dtype, to_storage
 from ..errors import HybridizationError
 from ..model import LoadedModel
 from .context import ConstantProvider, Executor, NeedsSpecialization
-from .mxops import is_symbol, reshape
+from .mxops import is_symbol, npi, reshape
 from .plan import Plan, build_plan
 
 _PARAM_SAFE = re.compile(r"[^0-9A-Za-z_]")
@@ -235,6 +235,12 @@ class OnnxBlock(gluon.HybridBlock):
                 value = mx.nd.array(array, dtype=array.dtype, ctx=ctx)
                 self._const_arrays[cache_key] = value
             return value
+        if array.size == 0:
+            # Gluon parameters cannot have zero-size shapes (0 means "unknown" to them): keep a
+            # one-element parameter (so the graph still has an input) and cut it to zero size
+            one = self._constant(key + ":one", np.zeros((1,), dtype=array.dtype), F, ctx)
+            empty = npi(F, "slice", one, begin=(0,), end=(0,), step=(1,))
+            return reshape(F, empty, array.shape)
         param = self._const_params.get(key)
         if param is None:
             name = f"const{len(self._const_params)}"
