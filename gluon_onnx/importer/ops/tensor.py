@@ -10,6 +10,7 @@ from ..context import NeedsSpecialization, NodeContext
 from ..mxops import npi
 from ..mxops import reshape as np_reshape
 from ..registry import converter
+from ..shapes import SymArray
 from ..symdim import Dim
 from ._helpers import broadcast_shape, norm_axes, norm_axis, pad_array
 
@@ -242,8 +243,50 @@ def gather(cx: NodeContext, data: object, indices: object, *, axis: int = 0) -> 
     return cx.F.take(data, indices, axis=axis, mode="wrap")
 
 
-def _slice(cx: NodeContext, x: object, starts: list[int], ends: list[int], axes: list[int] | None,
+_BIG = 2**31  # ONNX uses INT64_MAX/INT64_MIN (or anything huge) for "to the end"
+
+
+def _constant_offset(value: object, base: object) -> int | None:
+    """``value - base`` when it is a known integer (e.g. ``N - 1`` minus ``N``), else None."""
+    diff = Dim.simplify(Dim.lift(value) - base) if isinstance(value, Dim) or isinstance(base, Dim) else value - base
+    if isinstance(diff, Dim):
+        return None
+    return int(diff) if diff == int(diff) else None
+
+
+def _symbolic_bound(value: object, dim: object, is_end: bool, step: int) -> tuple[bool, int | None]:
+    """MXNet slice bound for ONNX ``value`` on an axis of symbolic size ``dim``.
+
+    Returns (ok, bound); bound None means "from the start / to the end" in ``step``'s direction.
+    MXNet clamps out-of-range ints like numpy does, so plain ints pass through; a symbolic value
+    must be ``dim + c`` or ``-dim + c`` for a constant c.
+    """
+    if not isinstance(value, Dim):
+        value = int(value)
+        if abs(value) >= _BIG:
+            return True, None
+        return True, value
+    above = _constant_offset(value, dim)  # value == dim + above
+    if above is not None:
+        if step > 0:
+            if is_end:
+                return True, None if above >= 0 else above
+            return (False, None) if above >= 0 else (True, above)
+        if not is_end:
+            return True, None if above >= -1 else above
+        return (False, None) if above >= -1 else (True, above)
+    below = _constant_offset(value, -dim)  # value == -dim + below
+    if below is not None:
+        if step > 0 and not is_end:
+            return True, None if below <= 0 else below
+        if step < 0 and is_end:
+            return True, None if below < 0 else below
+    return False, None
+
+
+def _slice(cx: NodeContext, x: object, starts: list, ends: list, axes: list[int] | None,
            steps: list[int] | None) -> object:
+    """ONNX Slice on ``x``; starts/ends may hold symbolic sizes while tracing."""
     F = cx.F
     shape = cx.in_shape(0)
     if shape is None:
@@ -251,30 +294,40 @@ def _slice(cx: NodeContext, x: object, starts: list[int], ends: list[int], axes:
     rank = len(shape)
     axes = norm_axes(cx, axes if axes is not None else list(range(len(starts))), rank)
     steps = steps if steps is not None else [1] * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise cx.fail("starts, ends, axes and steps must have the same length")
     begin: list[object] = [None] * rank
     end: list[object] = [None] * rank
     step: list[object] = [None] * rank
+    like_ends: list[tuple[int, object]] = []  # (axis, symbolic length) applied with slice_like
     for s, e, a, st in zip(starts, ends, axes, steps):
         if st == 0:
             raise cx.fail("slice step cannot be 0")
         dim = shape[a]
-        if isinstance(dim, int):
-            b_, e_, st_ = slice(s, e, st).indices(dim)
+        concrete = not any(isinstance(v, Dim) for v in (s, e, dim))
+        if concrete:
+            b_, e_, st_ = slice(int(s), int(e), int(st)).indices(int(dim))
             if st_ < 0 and e_ < 0:
                 e_ = None
-            begin[a], end[a], step[a] = b_, e_, st_
             if st_ > 0 and e_ is not None and e_ < b_:
-                end[a] = b_
-        else:
-            big = abs(e) >= 2**31
-            if st > 0:
-                begin[a] = s
-                end[a] = None if big else e
-            else:
-                begin[a] = None if s >= 2**31 else s
-                end[a] = None if big else e
-            step[a] = st
-    return F.slice(x, begin=tuple(begin), end=tuple(end), step=tuple(step))
+                e_ = b_
+            begin[a], end[a], step[a] = b_, e_, st_
+            continue
+        ok_b, b_ = _symbolic_bound(s, dim, False, st)
+        ok_e, e_ = _symbolic_bound(e, dim, True, st)
+        if not ok_b:
+            raise NeedsSpecialization(f"Slice start {s} on an axis of size {dim}")
+        if not ok_e:
+            if st != 1 or not isinstance(e, Dim) or (b_ is not None and b_ < 0):
+                raise NeedsSpecialization(f"Slice end {e} on an axis of size {dim}")
+            # x[..., start:e] with e a size of another tensor: cut to that length after slicing
+            like_ends.append((a, e - (b_ or 0)))
+        begin[a], end[a], step[a] = b_, e_, st
+    out = F.slice(x, begin=tuple(begin), end=tuple(end), step=tuple(step))
+    for axis, length in like_ends:
+        template = cx.shape_template([1] * axis + [length] + [1] * (rank - axis - 1))
+        out = F.slice_like(out, template, axes=(axis,))
+    return out
 
 
 @converter("Slice", since=1)
@@ -289,7 +342,7 @@ def slice_v1(cx: NodeContext, x: object, *, starts: list[int] | None = None, end
 def slice_(cx: NodeContext, x: object, starts: object, ends: object, axes: object = None,
            steps: object = None) -> object:
     return _slice(
-        cx, x, list(cx.concrete(starts)), list(cx.concrete(ends)),
+        cx, x, cx.dims(starts), cx.dims(ends),
         list(cx.concrete(axes)) if axes is not None else None,
         list(cx.concrete(steps)) if steps is not None else None,
     )
@@ -325,9 +378,10 @@ def expand(cx: NodeContext, x: object, shape: object) -> object:
     out_shape = broadcast_shape(in_shape, dims)
     cx.check_elements(out_shape)
     rank = len(out_shape)
-    if len(in_shape) < rank:
-        x = F.reshape(x, shape=(1,) * (rank - len(in_shape)) + tuple(0 for _ in in_shape)) if in_shape else \
-            np_reshape(F, x, (1,) * rank)
+    if not in_shape:
+        x = np_reshape(F, x, (1,) * rank)
+    for _ in range(rank - len(in_shape)):
+        x = F.expand_dims(x, axis=0)
     if not any(isinstance(d, Dim) for d in out_shape):
         return F.broadcast_to(x, shape=tuple(int(d) for d in out_shape))
     return F.broadcast_like(x, cx.shape_template(out_shape))
@@ -340,23 +394,41 @@ def tile(cx: NodeContext, x: object, repeats: object, *extra: object) -> object:
     reps = cx.concrete(repeats)
     shape = cx.in_shape(0)
     if shape is not None:
+        if len(reps) != len(shape):
+            raise cx.fail(f"repeats has {len(reps)} entries for an input of rank {len(shape)}")
         cx.check_elements([d * r if isinstance(d, int) else d for d, r in zip(shape, reps)])
-    return cx.F.tile(x, reps=reps)
+    if any(r < 0 for r in reps):
+        raise cx.fail(f"repeats {reps} must be non-negative")
+    if len(reps) <= 3:
+        return cx.F.tile(x, reps=reps)
+    # MXNet's tile runs out of reduction axes beyond a few repeated axes: one axis at a time
+    out = x
+    for axis, r in enumerate(reps):
+        if r != 1:
+            out = cx.F.tile(out, reps=tuple(r if i == axis else 1 for i in range(len(reps))))
+    return out if out is not x else cx.F.identity(x)
 
 
 def _split_sizes(cx: NodeContext, dim: object, split: list[int] | None, count: int) -> list[int]:
     if split:
         return [int(s) for s in split]
+    if count <= 0:
+        raise cx.fail("Split needs a positive number of outputs")
     if not isinstance(dim, int):
         dim = cx.concrete([dim])[0]
     chunk = -(-dim // count)
     sizes = [chunk] * (count - 1)
     sizes.append(dim - chunk * (count - 1))
+    if sizes[-1] < 0:
+        raise cx.fail(f"cannot split an axis of size {dim} into {count} parts")
     return sizes
 
 
 def _split(cx: NodeContext, x: object, axis: int, sizes: list[int]) -> list[object]:
     F = cx.F
+    dim = cx.in_shape(0)[axis]
+    if isinstance(dim, int) and sum(sizes) != dim:
+        raise cx.fail(f"split sizes {sizes} do not add up to the axis size {dim}")
     outs = []
     offset = 0
     for s in sizes:
@@ -369,25 +441,64 @@ def _split(cx: NodeContext, x: object, axis: int, sizes: list[int]) -> list[obje
     return outs
 
 
+def _split_even(cx: NodeContext, x: object, axis: int, count: int, exact: bool) -> list[object]:
+    """Equal parts; on a symbolic axis MXNet's split keeps the graph shape-generic when the
+    parts must be equal (``exact``: opsets before 18 require divisibility)."""
+    dim = cx.in_shape(0)[axis]
+    if isinstance(dim, Dim) and exact:
+        if count == 1:
+            return [cx.F.identity(x)]
+        return list(cx.F.split(x, num_outputs=count, axis=axis))
+    return _split(cx, x, axis, _split_sizes(cx, dim, None, count))
+
+
 @converter("Split", since=1)
 @converter("Split", since=2)
 @converter("Split", since=11)
 def split_v2(cx: NodeContext, x: object, *extra: object, axis: int = 0, split: list[int] | None = None) -> list:
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
-    sizes = _split_sizes(cx, cx.in_shape(0)[axis], split, cx.num_outputs)
-    return _split(cx, x, axis, sizes)
+    if not split:
+        return _split_even(cx, x, axis, cx.num_outputs, exact=True)
+    return _split(cx, x, axis, [int(s) for s in split])
 
 
 @converter("Split", since=13, static=("split",))
+def split_v13(cx: NodeContext, x: object, split: object = None, *, axis: int = 0) -> list:
+    rank = cx.rank(0)
+    axis = norm_axis(cx, axis, rank)
+    if split is None or (not isinstance(split, SymArray) and np.asarray(split).size == 0):
+        return _split_even(cx, x, axis, cx.num_outputs, exact=True)
+    return _split(cx, x, axis, list(cx.concrete(split)))
+
+
 @converter("Split", since=18, static=("split",))
 def split(cx: NodeContext, x: object, split: object = None, *, axis: int = 0, num_outputs: int | None = None) -> list:
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
-    sizes = list(cx.concrete(split)) if split is not None else None
-    count = num_outputs or cx.num_outputs
-    sizes = _split_sizes(cx, cx.in_shape(0)[axis], sizes, count)
-    return _split(cx, x, axis, sizes)
+    if split is not None:
+        if num_outputs is not None:
+            raise cx.fail("Split takes either the 'split' input or the 'num_outputs' attribute, not both")
+        return _split(cx, x, axis, list(cx.concrete(split)))
+    count = num_outputs if num_outputs is not None else cx.num_outputs
+    # uneven parts are allowed from opset 18 on (the last one is smaller)
+    return _split_even(cx, x, axis, count, exact=False)
+
+
+def _wrap_pad_axis(cx: NodeContext, x: object, axis: int, dim: object, before: int, after: int) -> object:
+    F = cx.F
+    if isinstance(dim, int):
+        if dim == 0:
+            raise cx.fail("wrap padding of an empty axis")
+        index = np.arange(-before, dim + after) % dim
+        return F.take(x, cx.const(index.astype(np.int64)), axis=axis)
+    pieces = []
+    if before:
+        pieces.append(F.slice_axis(x, axis=axis, begin=-before, end=None))
+    pieces.append(x)
+    if after:
+        pieces.append(F.slice_axis(x, axis=axis, begin=0, end=after))
+    return F.concat(*pieces, dim=axis)
 
 
 def _pad(cx: NodeContext, x: object, pads: list[int], mode: str, value: float, axes: list[int] | None) -> object:
@@ -397,19 +508,25 @@ def _pad(cx: NodeContext, x: object, pads: list[int], mode: str, value: float, a
     n = len(axes)
     if len(pads) != 2 * n:
         raise cx.fail(f"pads has {len(pads)} entries, expected {2 * n}")
+    if mode not in ("constant", "reflect", "edge", "wrap"):
+        raise cx.fail(f"pad mode {mode!r} is not supported")
     pairs = [(0, 0)] * rank
     for i, a in enumerate(axes):
         pairs[a] = (int(pads[i]), int(pads[i + n]))
+    dims = list(cx.in_shape(0))
     # negative pads crop
     if any(b < 0 or e < 0 for b, e in pairs):
+        dims = [d + min(b, 0) + min(e, 0) for d, (b, e) in zip(dims, pairs)]
         begin = tuple(-b if b < 0 else None for b, _ in pairs)
         end = tuple(e if e < 0 else None for _, e in pairs)
         x = F.slice(x, begin=begin, end=end)
         pairs = [(max(b, 0), max(e, 0)) for b, e in pairs]
-    np_mode = {"constant": "constant", "reflect": "reflect", "edge": "edge"}.get(mode)
-    if np_mode is None:
-        raise cx.fail(f"pad mode {mode!r} is not supported")
-    return pad_array(cx, x, pairs, np_mode, value)
+    if mode == "wrap":
+        for axis, (b, e) in enumerate(pairs):
+            if b or e:
+                x = _wrap_pad_axis(cx, x, axis, dims[axis], b, e)
+        return x
+    return pad_array(cx, x, pairs, mode, value)
 
 
 @converter("Pad", since=1)
@@ -442,15 +559,32 @@ def dropout_v10(cx: NodeContext, x: object, *, ratio: float = 0.5, is_test: int 
     return _dropout(cx, x, ratio)
 
 
-@converter("Dropout", since=12, static=("ratio", "training_mode"))
-@converter("Dropout", since=13, static=("ratio", "training_mode"))
-@converter("Dropout", since=22, static=("ratio", "training_mode"))
+@converter("Dropout", since=12, static=("ratio", "training_mode"), deterministic=False)
+@converter("Dropout", since=13, static=("ratio", "training_mode"), deterministic=False)
+@converter("Dropout", since=22, static=("ratio", "training_mode"), deterministic=False)
 def dropout(cx: NodeContext, x: object, ratio: object = None, training_mode: object = None, *,
             seed: int | None = None) -> object:
-    if training_mode is not None and bool(np.asarray(training_mode).reshape(-1)[0]):
-        raise cx.fail("Dropout with training_mode=True in the graph is not supported (random masks)")
     p = 0.5 if ratio is None else float(np.asarray(ratio).reshape(-1)[0])
+    if not 0.0 <= p <= 1.0:
+        raise cx.fail(f"dropout ratio {p} is outside [0, 1]")
+    if training_mode is not None and bool(np.asarray(training_mode).reshape(-1)[0]):
+        return _training_dropout(cx, x, p)
     return _dropout(cx, x, p)
+
+
+def _training_dropout(cx: NodeContext, x: object, ratio: float) -> object:
+    """training_mode=True: drop with probability ``ratio`` and scale by 1/(1-ratio), every call."""
+    F = cx.F
+    if ratio == 0.0:
+        y = F.identity(x)
+        keep = F.ones_like(x)
+    else:
+        keep = F.random.uniform_like(F.Cast(x, dtype="float32")) >= ratio
+        scale = 0.0 if ratio == 1.0 else 1.0 / (1.0 - ratio)
+        y = F.broadcast_mul(x, F.Cast(keep * scale, dtype=cx.in_storage(0) or "float32"))
+    if cx.output_used(1):
+        return y, F.Cast(keep, dtype=cx.out_storage(1) or "bool")
+    return y
 
 
 def _dropout(cx: NodeContext, x: object, ratio: float) -> object:
@@ -458,5 +592,5 @@ def _dropout(cx: NodeContext, x: object, ratio: float) -> object:
     # Gluon semantics: active only under autograd.record(train_mode=True)
     y = F.Dropout(x, p=ratio) if ratio > 0 else F.identity(x)
     if cx.output_used(1):
-        return y, F.ones_like(x).astype("bool") if not cx.symbolic else F.Cast(F.ones_like(x), dtype="bool")
+        return y, F.Cast(F.ones_like(x), dtype=cx.out_storage(1) or "bool")
     return y
