@@ -222,7 +222,7 @@ class OnnxBlock(gluon.HybridBlock):
             dtype = self._plan.info(name).dtype
             if dtype is not None:
                 array = array.astype(dtype)
-            values.append((name, array.dtype.str, array.shape, array.tobytes()))
+            values.append((name, array.dtype, array.shape, array.tobytes()))
         return shapes, tuple(values)
 
     # --- constants ---------------------------------------------------------------------
