@@ -594,3 +594,303 @@ def _dropout(cx: NodeContext, x: object, ratio: float) -> object:
     if cx.output_used(1):
         return y, F.Cast(F.ones_like(x), dtype=cx.out_storage(1) or "bool")
     return y
+
+
+# --- block rearrangement -------------------------------------------------------------------
+
+
+def _check_rank4(cx: NodeContext) -> None:
+    if cx.rank(0) != 4:
+        raise cx.fail(f"{cx.op_type} takes a 4-D (N, C, H, W) input, got rank {cx.rank(0)}")
+
+
+@converter("DepthToSpace", since=1)
+@converter("DepthToSpace", since=11)
+@converter("DepthToSpace", since=13)
+def depth_to_space(cx: NodeContext, x: object, *, blocksize: int, mode: str = "DCR") -> object:
+    _check_rank4(cx)
+    F = cx.F
+    b = int(blocksize)
+    if b <= 0:
+        raise cx.fail(f"blocksize must be positive, got {b}")
+    channels = cx.in_shape(0)[1]
+    if isinstance(channels, int) and channels % (b * b):
+        raise cx.fail(f"{channels} channels are not divisible by blocksize^2 = {b * b}")
+    if mode == "DCR":
+        return F.depth_to_space(x, block_size=b)
+    if mode != "CRD":
+        raise cx.fail(f"unknown mode {mode!r} (expected 'DCR' or 'CRD')")
+    y = F.reshape(x, shape=(0, -4, -1, b * b, -2))  # N, C', b*b, H, W
+    y = F.reshape(y, shape=(0, 0, -4, b, b, -2))  # N, C', b, b, H, W
+    y = F.transpose(y, axes=(0, 1, 4, 2, 5, 3))  # N, C', H, b, W, b
+    return F.reshape(y, shape=(0, 0, -3, -3))
+
+
+@converter("SpaceToDepth", since=1)
+@converter("SpaceToDepth", since=13)
+def space_to_depth(cx: NodeContext, x: object, *, blocksize: int, mode: str = "DCR") -> object:
+    _check_rank4(cx)
+    F = cx.F
+    b = int(blocksize)
+    if b <= 0:
+        raise cx.fail(f"blocksize must be positive, got {b}")
+    for d in cx.in_shape(0)[2:]:
+        if isinstance(d, int) and d % b:
+            raise cx.fail(f"spatial size {d} is not divisible by blocksize {b}")
+    if mode == "DCR":
+        return F.space_to_depth(x, block_size=b)
+    if mode != "CRD":
+        raise cx.fail(f"unknown mode {mode!r} (expected 'DCR' or 'CRD')")
+    y = F.reshape(x, shape=(0, 0, -4, -1, b, -4, -1, b))  # N, C, H', b, W', b
+    y = F.transpose(y, axes=(0, 1, 3, 5, 2, 4))  # N, C, b, b, H', W'
+    y = F.reshape(y, shape=(0, -3, -2))  # N, C*b, b, H', W'
+    return F.reshape(y, shape=(0, -3, -2))
+
+
+# --- triangular and identity matrices -----------------------------------------------------------
+
+
+def _diagonal_offsets(cx: NodeContext, like: object, rows: object, cols: object, rank: int) -> object:
+    """(rows, cols) float tensor of ``col - row`` for the last two axes of ``like``."""
+    F = cx.F
+    if isinstance(rows, int) and isinstance(cols, int):
+        offsets = np.arange(cols)[None, :] - np.arange(rows)[:, None]
+        return cx.const(offsets.astype(np.float32))
+    row_index = F.reshape(F.contrib.arange_like(like, axis=rank - 2), shape=(-1, 1))
+    col_index = F.reshape(F.contrib.arange_like(like, axis=rank - 1), shape=(1, -1))
+    return F.broadcast_sub(col_index, row_index)
+
+
+@converter("Trilu", since=14, static=("k",))
+def trilu(cx: NodeContext, x: object, k: object = None, *, upper: int = 1) -> object:
+    rank = cx.rank(0)
+    if rank < 2:
+        raise cx.fail(f"Trilu needs a tensor of rank >= 2, got rank {rank}")
+    diagonal = 0 if k is None else int(cx.concrete(k)[0])
+    shape = cx.in_shape(0)
+    rows, cols = shape[-2], shape[-1]
+    if isinstance(rows, int) and isinstance(cols, int):
+        ones = np.ones((rows, cols), bool)
+        mask = cx.const(np.triu(ones, diagonal) if upper else np.tril(ones, diagonal))
+    else:
+        offsets = _diagonal_offsets(cx, x, rows, cols, rank)
+        mask = offsets >= diagonal if upper else offsets <= diagonal
+        mask = cx.F.Cast(mask, dtype="bool")
+    return npi(cx.F, "where_rscalar", mask, x, scalar=0.0)
+
+
+@converter("EyeLike", since=9)
+@converter("EyeLike", since=22)
+def eye_like(cx: NodeContext, x: object, *, dtype: int | None = None, k: int = 0) -> object:
+    F = cx.F
+    shape = cx.in_shape(0)
+    if shape is None or len(shape) != 2:
+        raise cx.fail("EyeLike takes a 2-D input")
+    out_dtype = cx.out_storage(0) or cx.in_storage(0)
+    if out_dtype is None:
+        raise cx.fail("the output type of EyeLike cannot be held by MXNet")
+    rows, cols = shape
+    if isinstance(rows, int) and isinstance(cols, int):
+        eye = np.eye(rows, cols, k=k, dtype=np.float32)
+        return cx.const(eye.astype(out_dtype))
+    ones = cx.F.Cast(_diagonal_offsets(cx, x, rows, cols, 2) == k, dtype="float32")
+    return F.Cast(ones, dtype=out_dtype)
+
+
+# --- Range ----------------------------------------------------------------------------------------
+
+
+def _scalar_value(value: object) -> object:
+    """int/float or Dim held by a 0-d (or 1-element) static input."""
+    if isinstance(value, SymArray):
+        v = value.values.reshape(-1)[0]
+        return v
+    return np.asarray(value).reshape(-1)[0].item()
+
+
+@converter("Range", since=11, static=("start", "limit", "delta"))
+@converter("Range", since=27, static=("start", "limit", "delta"))
+def range_(cx: NodeContext, start: object, limit: object, delta: object, *, stash_type: int = 1) -> object:
+    F = cx.F
+    dtype = cx.in_dtype(0) or np.dtype(np.float32)
+    storage = storage_dtype(dtype) or "float32"
+    first, stop, step = (_scalar_value(v) for v in (start, limit, delta))
+    if isinstance(step, Dim):
+        raise NeedsSpecialization("Range with a symbolic delta")
+    if step == 0:
+        raise cx.fail("Range delta must not be 0")
+    if not isinstance(first, Dim) and not isinstance(stop, Dim):
+        if dtype.kind == "f":
+            compute = np.float64
+            if cx.opset >= 27 and dtype.itemsize < 4 or dtype.name == "bfloat16":
+                compute = np.float32 if stash_type == 1 else np.float64
+            first, stop, step = compute(first), compute(stop), compute(step)
+            count = max(int(np.ceil((stop - first) / step)), 0)
+            cx.check_elements([count])
+            values = (first + np.arange(count, dtype=compute) * step).astype(dtype)
+        else:
+            count = max(-(-(int(stop) - int(first)) // int(step)), 0)
+            cx.check_elements([count])
+            values = int(first) + np.arange(count, dtype=np.int64) * int(step)
+        values = np.asarray(values).astype(storage)
+        if cx.symbolic:
+            return cx.const(values)
+        return F.array(values, ctx=cx.ctx, dtype=storage)
+    # symbolic bounds (e.g. positions 0..seq-1 while tracing)
+    from ..symdim import ceil as dim_ceil  # noqa: PLC0415
+
+    count = dim_ceil((stop - first) / step)
+    index = F.contrib.arange_like(cx.length_tensor(count), axis=0)
+    index = F.Cast(index, dtype=storage)
+    offsets = index * step if step != 1 else index
+    if isinstance(first, Dim):
+        base = F.Cast(F.reshape(cx.static_tensor(start), shape=(1,)), dtype=storage)
+    else:
+        base = cx.const(np.array([first], dtype=storage))
+    return F.broadcast_add(offsets, base)
+
+
+# --- linear algebra -----------------------------------------------------------------------------
+
+
+@converter("Einsum", since=12)
+@converter("Einsum", since=28)
+def einsum(cx: NodeContext, *inputs: object, equation: str) -> object:
+    subscripts = equation.replace(" ", "")
+    storage = cx.out_storage(0)
+    operands = list(inputs)
+    if storage is not None and not storage.startswith("float"):
+        # MXNet's einsum accumulates integers fine, but refuses int8/uint8 mixes: use int64
+        operands = [cx.F.Cast(v, dtype="int64") for v in operands]
+    out = npi(cx.F, "einsum", *operands, subscripts=subscripts, optimize=0)
+    if storage is not None and not storage.startswith("float") and storage != "int64":
+        out = cx.F.Cast(out, dtype=storage)
+    return out
+
+
+@converter("Det", since=11)
+@converter("Det", since=22)
+def det(cx: NodeContext, x: object) -> object:
+    F = cx.F
+    storage = cx.in_storage(0) or "float32"
+    if storage not in ("float32", "float64"):
+        return F.Cast(npi(F, "det", F.Cast(x, dtype="float32")), dtype=storage)
+    return npi(F, "det", x)
+
+
+# --- sequences -----------------------------------------------------------------------------------
+
+
+@converter("ReverseSequence", since=10)
+@converter("ReverseSequence", since=28)
+def reverse_sequence(cx: NodeContext, x: object, sequence_lens: object, *, batch_axis: int = 1,
+                     time_axis: int = 0) -> object:
+    F = cx.F
+    rank = cx.rank(0)
+    if rank < 2:
+        raise cx.fail("ReverseSequence needs a tensor of rank >= 2")
+    pair = (norm_axis(cx, batch_axis, rank), norm_axis(cx, time_axis, rank))
+    if pair not in ((1, 0), (0, 1)):
+        raise cx.fail(f"batch_axis/time_axis must be (1, 0) or (0, 1), got ({batch_axis}, {time_axis})")
+    storage = cx.in_storage(0)
+    data = x
+    if storage == "bool":
+        data = F.Cast(x, dtype="uint8")
+    swap = pair == (0, 1)
+    axes = (1, 0) + tuple(range(2, rank))
+    if swap:
+        data = F.transpose(data, axes=axes)
+    out = F.SequenceReverse(data, F.Cast(sequence_lens, dtype="float32"), use_sequence_length=True, axis=0)
+    if swap:
+        out = F.transpose(out, axes=axes)
+    return F.Cast(out, dtype="bool") if storage == "bool" else out
+
+
+# --- crop / pad to a size ----------------------------------------------------------------------------
+
+
+@converter("CenterCropPad", since=18, static=("shape",))
+def center_crop_pad(cx: NodeContext, x: object, shape: object, *, axes: list[int] | None = None) -> object:
+    F = cx.F
+    in_shape = cx.in_shape(0)
+    if in_shape is None:
+        raise cx.fail("the rank of the input is unknown")
+    rank = len(in_shape)
+    axes = norm_axes(cx, axes, rank) if axes is not None else list(range(rank))
+    target = cx.dims(shape)
+    if len(target) != len(axes):
+        raise cx.fail(f"shape has {len(target)} entries for {len(axes)} axes")
+    begin: list[object] = [None] * rank
+    end: list[object] = [None] * rank
+    pads = [(0, 0)] * rank
+    for axis, size in zip(axes, target):
+        dim = in_shape[axis]
+        if isinstance(size, Dim) or isinstance(dim, Dim):
+            if isinstance(size, Dim) and isinstance(dim, Dim) and _constant_offset(size, dim) == 0:
+                continue
+            size, dim = cx.concrete(SymArray(np.array([size, dim], dtype=object), np.int64))
+        if size < 0:
+            raise cx.fail(f"target size {size} is negative")
+        if size < dim:
+            offset = (dim - size) // 2
+            begin[axis], end[axis] = offset, offset + size
+        elif size > dim:
+            extra = size - dim
+            pads[axis] = (extra // 2, extra - extra // 2)
+    out = x
+    if any(b is not None for b in begin):
+        out = F.slice(out, begin=tuple(begin), end=tuple(end))
+    return pad_array(cx, out, pads, "constant", 0.0) if any(p != (0, 0) for p in pads) else F.identity(out)
+
+
+# --- Col2Im -------------------------------------------------------------------------------------
+
+
+@converter("Col2Im", since=18, static=("image_shape", "block_shape"))
+def col2im(cx: NodeContext, x: object, image_shape: object, block_shape: object, *,
+           dilations: list[int] | None = None, pads: list[int] | None = None,
+           strides: list[int] | None = None) -> object:
+    """Scatter-add of sliding blocks: a grouped transposed convolution with one-hot kernels."""
+    F = cx.F
+    image = cx.concrete(image_shape)
+    kernel = cx.concrete(block_shape)
+    n = len(image)
+    if len(kernel) != n or not 1 <= n <= 3:
+        raise cx.fail(f"Col2Im supports 1 to 3 spatial dimensions with matching block_shape, got {image} / {kernel}")
+    dilations = list(dilations or [1] * n)
+    strides = list(strides or [1] * n)
+    pads = list(pads or [0] * (2 * n))
+    shape = cx.in_shape(0)
+    if shape is None or len(shape) != 3:
+        raise cx.fail("Col2Im takes a 3-D input (N, C * prod(block_shape), L)")
+    block_size = int(np.prod(kernel))
+    col_channels = shape[1]
+    if isinstance(col_channels, Dim):
+        col_channels = cx.concrete(SymArray(np.array([col_channels], dtype=object), np.int64))[0]
+    if col_channels % block_size:
+        raise cx.fail(f"input channels {col_channels} are not divisible by prod(block_shape) = {block_size}")
+    channels = col_channels // block_size
+    padded = [image[i] + pads[i] + pads[i + n] for i in range(n)]
+    blocks = [(padded[i] - dilations[i] * (kernel[i] - 1) - 1) // strides[i] + 1 for i in range(n)]
+    if any(b <= 0 for b in blocks):
+        raise cx.fail(f"no sliding block fits: image {image}, block {kernel}, pads {pads}")
+    if isinstance(shape[2], int) and shape[2] != int(np.prod(blocks)):
+        raise cx.fail(f"input has {shape[2]} blocks, the geometry gives {int(np.prod(blocks))}")
+    adjust = [(padded[i] - dilations[i] * (kernel[i] - 1) - 1) % strides[i] for i in range(n)]
+    weight = np.zeros((channels * block_size, 1, *kernel), dtype=np.float32)
+    one_hot = np.eye(block_size, dtype=np.float32).reshape(block_size, *kernel)
+    for c in range(channels):
+        weight[c * block_size:(c + 1) * block_size, 0] = one_hot
+    storage = cx.in_storage(0) or "float32"
+    data = F.reshape(x, shape=(0, 0) + tuple(blocks))
+    if storage != "float32":
+        data = F.Cast(data, dtype="float32")
+    out = F.Deconvolution(
+        data, cx.const(weight), kernel=tuple(kernel), stride=tuple(strides), dilate=tuple(dilations),
+        pad=(0,) * n, adj=tuple(adjust), num_filter=channels, num_group=channels, no_bias=True,
+    )
+    if any(pads):
+        begin = (None, None) + tuple(pads[:n])
+        end = (None, None) + tuple(pads[i] + image[i] for i in range(n))
+        out = F.slice(out, begin=begin, end=end)
+    return F.Cast(out, dtype=storage) if storage != "float32" else out
