@@ -13,7 +13,7 @@ from ..dtypes import storage_dtype, to_storage
 from ..errors import HybridizationError
 from ..model import LoadedModel
 from .context import ConstantProvider, Executor, NeedsSpecialization
-from .mxops import is_symbol, reshape
+from .mxops import is_symbol, npi, reshape
 from .plan import Plan, build_plan
 
 _PARAM_SAFE = re.compile(r"[^0-9A-Za-z_]")
@@ -198,22 +198,59 @@ class OnnxBlock(gluon.HybridBlock):
             )
         executor = self._spec_executors.get(self._spec_key)
         if executor is None:
-            shapes, values = self._spec_key
-            plan = build_plan(
-                self._onnx_model,
-                outputs=self._build_options.get("outputs"),
-                input_shapes=dict(zip(self._plan.inputs, shapes)),
-                input_values={n: np.frombuffer(b, dtype=d).reshape(s) for n, d, s, b in values},
-                freeze_params=self._build_options.get("freeze_params", False),
-            )
-            executor = Executor(plan, _BlockConstants(self))
+            executor = self._specialized_executor()
             self._spec_executors[self._spec_key] = executor
         try:
             return executor.run(F, args, params, None)
         except NeedsSpecialization as exc:
-            raise HybridizationError(
-                f"the graph cannot be expressed as a static MXNet graph even for fixed inputs: {exc.reason}"
-            ) from None
+            reason = exc.reason
+        # ONNX shape inference left some intermediate sizes unknown (e.g. Pad with computed pads):
+        # take every size from one imperative run on the pending inputs and plan again
+        tensor_shapes = self._runtime_shapes()
+        if tensor_shapes is not None:
+            executor = self._specialized_executor(tensor_shapes)
+            try:
+                outputs = executor.run(F, args, params, None)
+            except NeedsSpecialization as exc:
+                reason = exc.reason
+            else:
+                self._spec_executors[self._spec_key] = executor
+                return outputs
+        raise HybridizationError(
+            f"the graph cannot be expressed as a static MXNet graph even for fixed inputs: {reason}"
+        )
+
+    def _specialized_executor(self, tensor_shapes: Mapping[str, tuple[int, ...]] | None = None) -> Executor:
+        shapes, values = self._spec_key
+        plan = build_plan(
+            self._onnx_model,
+            outputs=self._build_options.get("outputs"),
+            input_shapes=dict(zip(self._plan.inputs, shapes)),
+            input_values={n: np.frombuffer(b, dtype=d).reshape(s) for n, d, s, b in values},
+            freeze_params=self._build_options.get("freeze_params", False),
+            tensor_shapes=tensor_shapes,
+        )
+        return Executor(plan, _BlockConstants(self))
+
+    def _runtime_shapes(self) -> dict[str, tuple[int, ...]] | None:
+        """Shape of every tensor the plan computes for the pending inputs, or None."""
+        if not self._pending_inputs:
+            return None
+        ctx = self._pending_inputs[0].context
+        params = {name: self._reg_params[key].data(ctx) for name, key in self._param_keys.items()}
+        seen: dict[str, tuple[int, ...]] = {}
+
+        def record(step: object, values: list) -> None:
+            for name, value in zip(step.outputs, values):
+                if name and isinstance(value, mx.nd.NDArray):
+                    seen[name] = tuple(value.shape)
+
+        try:
+            with mx.autograd.pause():
+                self._executor.run(mx.nd, self._pending_inputs, params, ctx, on_step=record)
+        except Exception:  # noqa: BLE001 - the caller reports the original reason
+            return None
+        return seen
 
     def _specialization_key(self, args: Sequence[object]) -> tuple:
         shapes = tuple(tuple(a.shape) for a in args)
@@ -224,7 +261,7 @@ class OnnxBlock(gluon.HybridBlock):
             dtype = self._plan.info(name).dtype
             if dtype is not None:
                 array = array.astype(dtype)
-            values.append((name, array.dtype.str, array.shape, array.tobytes()))
+            values.append((name, array.dtype, array.shape, array.tobytes()))
         return shapes, tuple(values)
 
     # --- constants ---------------------------------------------------------------------
@@ -237,6 +274,12 @@ class OnnxBlock(gluon.HybridBlock):
                 value = mx.nd.array(array, dtype=array.dtype, ctx=ctx)
                 self._const_arrays[cache_key] = value
             return value
+        if array.size == 0:
+            # Gluon parameters cannot have zero-size shapes (0 means "unknown" to them): keep a
+            # one-element parameter (so the graph still has an input) and cut it to zero size
+            one = self._constant(key + ":one", np.zeros((1,), dtype=array.dtype), F, ctx)
+            empty = npi(F, "slice", one, begin=(0,), end=(0,), step=(1,))
+            return reshape(F, empty, array.shape)
         param = self._const_params.get(key)
         if param is None:
             name = f"const{len(self._const_params)}"

@@ -129,8 +129,10 @@ class _Builder:
         input_shapes: Mapping[str, Sequence[object]] | None,
         input_values: Mapping[str, np.ndarray] | None,
         freeze_params: bool,
+        tensor_shapes: Mapping[str, Sequence[int]] | None = None,
     ):
         self.model = model
+        self.tensor_shapes = dict(tensor_shapes or {})
         self.graph = graph
         self.requested_outputs = list(outputs) if outputs else [o.name for o in graph.output]
         self.input_shapes = dict(input_shapes or {})
@@ -339,6 +341,12 @@ class _Builder:
             info = self.infos.get(name)
             if info is not None:
                 info.shape = tuple(shape)
+        for name, shape in self.tensor_shapes.items():
+            info = self.infos.get(name)
+            if info is None:
+                self.infos[name] = TensorInfo(None, tuple(int(d) for d in shape))
+            elif info.shape is None or not all(isinstance(d, int) for d in info.shape):
+                info.shape = tuple(int(d) for d in shape)
 
     def _seed_inputs(self, inputs: list[str]) -> None:
         """Turn inferred shapes into int | Dim tuples; record which tensor witnesses each size."""
@@ -718,6 +726,7 @@ def build_plan(
     input_shapes: Mapping[str, Sequence[object]] | None = None,
     input_values: Mapping[str, np.ndarray] | None = None,
     freeze_params: bool = False,
+    tensor_shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> Plan:
     """Build the execution plan of ``model``'s main graph.
 
@@ -733,5 +742,9 @@ def build_plan(
         Inputs whose values are fixed (used to specialize a symbolic trace).
     freeze_params : bool
         Treat float initializers as constants (inference optimisation: enables folding).
+    tensor_shapes : dict, optional
+        Concrete shapes of intermediate tensors (observed in a run), used where ONNX shape
+        inference leaves sizes unknown.
     """
-    return _Builder(model, model.proto.graph, outputs, input_shapes, input_values, freeze_params).build()
+    return _Builder(model, model.proto.graph, outputs, input_shapes, input_values, freeze_params,
+                    tensor_shapes).build()

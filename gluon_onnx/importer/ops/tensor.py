@@ -10,6 +10,7 @@ from ..context import NeedsSpecialization, NodeContext
 from ..mxops import npi
 from ..mxops import reshape as np_reshape
 from ..registry import converter
+from ..shapes import SymArray
 from ..symdim import Dim
 from ._helpers import broadcast_shape, norm_axes, norm_axis, pad_array
 
@@ -233,8 +234,50 @@ def size(cx: NodeContext, x: object) -> object:
     return np_reshape(cx.F, cx.F.size_array(x), ())
 
 
-def _slice(cx: NodeContext, x: object, starts: list[int], ends: list[int], axes: list[int] | None,
+_BIG = 2**31  # ONNX uses INT64_MAX/INT64_MIN (or anything huge) for "to the end"
+
+
+def _constant_offset(value: object, base: object) -> int | None:
+    """``value - base`` when it is a known integer (e.g. ``N - 1`` minus ``N``), else None."""
+    diff = Dim.simplify(Dim.lift(value) - base) if isinstance(value, Dim) or isinstance(base, Dim) else value - base
+    if isinstance(diff, Dim):
+        return None
+    return int(diff) if diff == int(diff) else None
+
+
+def _symbolic_bound(value: object, dim: object, is_end: bool, step: int) -> tuple[bool, int | None]:
+    """MXNet slice bound for ONNX ``value`` on an axis of symbolic size ``dim``.
+
+    Returns (ok, bound); bound None means "from the start / to the end" in ``step``'s direction.
+    MXNet clamps out-of-range ints like numpy does, so plain ints pass through; a symbolic value
+    must be ``dim + c`` or ``-dim + c`` for a constant c.
+    """
+    if not isinstance(value, Dim):
+        value = int(value)
+        if abs(value) >= _BIG:
+            return True, None
+        return True, value
+    above = _constant_offset(value, dim)  # value == dim + above
+    if above is not None:
+        if step > 0:
+            if is_end:
+                return True, None if above >= 0 else above
+            return (False, None) if above >= 0 else (True, above)
+        if not is_end:
+            return True, None if above >= -1 else above
+        return (False, None) if above >= -1 else (True, above)
+    below = _constant_offset(value, -dim)  # value == -dim + below
+    if below is not None:
+        if step > 0 and not is_end:
+            return True, None if below <= 0 else below
+        if step < 0 and is_end:
+            return True, None if below < 0 else below
+    return False, None
+
+
+def _slice(cx: NodeContext, x: object, starts: list, ends: list, axes: list[int] | None,
            steps: list[int] | None) -> object:
+    """ONNX Slice on ``x``; starts/ends may hold symbolic sizes while tracing."""
     F = cx.F
     shape = cx.in_shape(0)
     if shape is None:
@@ -242,30 +285,40 @@ def _slice(cx: NodeContext, x: object, starts: list[int], ends: list[int], axes:
     rank = len(shape)
     axes = norm_axes(cx, axes if axes is not None else list(range(len(starts))), rank)
     steps = steps if steps is not None else [1] * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise cx.fail("starts, ends, axes and steps must have the same length")
     begin: list[object] = [None] * rank
     end: list[object] = [None] * rank
     step: list[object] = [None] * rank
+    like_ends: list[tuple[int, object]] = []  # (axis, symbolic length) applied with slice_like
     for s, e, a, st in zip(starts, ends, axes, steps):
         if st == 0:
             raise cx.fail("slice step cannot be 0")
         dim = shape[a]
-        if isinstance(dim, int):
-            b_, e_, st_ = slice(s, e, st).indices(dim)
+        concrete = not any(isinstance(v, Dim) for v in (s, e, dim))
+        if concrete:
+            b_, e_, st_ = slice(int(s), int(e), int(st)).indices(int(dim))
             if st_ < 0 and e_ < 0:
                 e_ = None
-            begin[a], end[a], step[a] = b_, e_, st_
             if st_ > 0 and e_ is not None and e_ < b_:
-                end[a] = b_
-        else:
-            big = abs(e) >= 2**31
-            if st > 0:
-                begin[a] = s
-                end[a] = None if big else e
-            else:
-                begin[a] = None if s >= 2**31 else s
-                end[a] = None if big else e
-            step[a] = st
-    return F.slice(x, begin=tuple(begin), end=tuple(end), step=tuple(step))
+                e_ = b_
+            begin[a], end[a], step[a] = b_, e_, st_
+            continue
+        ok_b, b_ = _symbolic_bound(s, dim, False, st)
+        ok_e, e_ = _symbolic_bound(e, dim, True, st)
+        if not ok_b:
+            raise NeedsSpecialization(f"Slice start {s} on an axis of size {dim}")
+        if not ok_e:
+            if st != 1 or not isinstance(e, Dim) or (b_ is not None and b_ < 0):
+                raise NeedsSpecialization(f"Slice end {e} on an axis of size {dim}")
+            # x[..., start:e] with e a size of another tensor: cut to that length after slicing
+            like_ends.append((a, e - (b_ or 0)))
+        begin[a], end[a], step[a] = b_, e_, st
+    out = F.slice(x, begin=tuple(begin), end=tuple(end), step=tuple(step))
+    for axis, length in like_ends:
+        template = cx.shape_template([1] * axis + [length] + [1] * (rank - axis - 1))
+        out = F.slice_like(out, template, axes=(axis,))
+    return out
 
 
 @converter("Slice", since=1)
@@ -280,7 +333,7 @@ def slice_v1(cx: NodeContext, x: object, *, starts: list[int] | None = None, end
 def slice_(cx: NodeContext, x: object, starts: object, ends: object, axes: object = None,
            steps: object = None) -> object:
     return _slice(
-        cx, x, list(cx.concrete(starts)), list(cx.concrete(ends)),
+        cx, x, cx.dims(starts), cx.dims(ends),
         list(cx.concrete(axes)) if axes is not None else None,
         list(cx.concrete(steps)) if steps is not None else None,
     )
@@ -316,9 +369,10 @@ def expand(cx: NodeContext, x: object, shape: object) -> object:
     out_shape = broadcast_shape(in_shape, dims)
     cx.check_elements(out_shape)
     rank = len(out_shape)
-    if len(in_shape) < rank:
-        x = F.reshape(x, shape=(1,) * (rank - len(in_shape)) + tuple(0 for _ in in_shape)) if in_shape else \
-            np_reshape(F, x, (1,) * rank)
+    if not in_shape:
+        x = np_reshape(F, x, (1,) * rank)
+    for _ in range(rank - len(in_shape)):
+        x = F.expand_dims(x, axis=0)
     if not any(isinstance(d, Dim) for d in out_shape):
         return F.broadcast_to(x, shape=tuple(int(d) for d in out_shape))
     return F.broadcast_like(x, cx.shape_template(out_shape))
@@ -331,23 +385,41 @@ def tile(cx: NodeContext, x: object, repeats: object, *extra: object) -> object:
     reps = cx.concrete(repeats)
     shape = cx.in_shape(0)
     if shape is not None:
+        if len(reps) != len(shape):
+            raise cx.fail(f"repeats has {len(reps)} entries for an input of rank {len(shape)}")
         cx.check_elements([d * r if isinstance(d, int) else d for d, r in zip(shape, reps)])
-    return cx.F.tile(x, reps=reps)
+    if any(r < 0 for r in reps):
+        raise cx.fail(f"repeats {reps} must be non-negative")
+    if len(reps) <= 3:
+        return cx.F.tile(x, reps=reps)
+    # MXNet's tile runs out of reduction axes beyond a few repeated axes: one axis at a time
+    out = x
+    for axis, r in enumerate(reps):
+        if r != 1:
+            out = cx.F.tile(out, reps=tuple(r if i == axis else 1 for i in range(len(reps))))
+    return out if out is not x else cx.F.identity(x)
 
 
 def _split_sizes(cx: NodeContext, dim: object, split: list[int] | None, count: int) -> list[int]:
     if split:
         return [int(s) for s in split]
+    if count <= 0:
+        raise cx.fail("Split needs a positive number of outputs")
     if not isinstance(dim, int):
         dim = cx.concrete([dim])[0]
     chunk = -(-dim // count)
     sizes = [chunk] * (count - 1)
     sizes.append(dim - chunk * (count - 1))
+    if sizes[-1] < 0:
+        raise cx.fail(f"cannot split an axis of size {dim} into {count} parts")
     return sizes
 
 
 def _split(cx: NodeContext, x: object, axis: int, sizes: list[int]) -> list[object]:
     F = cx.F
+    dim = cx.in_shape(0)[axis]
+    if isinstance(dim, int) and sum(sizes) != dim:
+        raise cx.fail(f"split sizes {sizes} do not add up to the axis size {dim}")
     outs = []
     offset = 0
     for s in sizes:
@@ -360,25 +432,64 @@ def _split(cx: NodeContext, x: object, axis: int, sizes: list[int]) -> list[obje
     return outs
 
 
+def _split_even(cx: NodeContext, x: object, axis: int, count: int, exact: bool) -> list[object]:
+    """Equal parts; on a symbolic axis MXNet's split keeps the graph shape-generic when the
+    parts must be equal (``exact``: opsets before 18 require divisibility)."""
+    dim = cx.in_shape(0)[axis]
+    if isinstance(dim, Dim) and exact:
+        if count == 1:
+            return [cx.F.identity(x)]
+        return list(cx.F.split(x, num_outputs=count, axis=axis))
+    return _split(cx, x, axis, _split_sizes(cx, dim, None, count))
+
+
 @converter("Split", since=1)
 @converter("Split", since=2)
 @converter("Split", since=11)
 def split_v2(cx: NodeContext, x: object, *extra: object, axis: int = 0, split: list[int] | None = None) -> list:
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
-    sizes = _split_sizes(cx, cx.in_shape(0)[axis], split, cx.num_outputs)
-    return _split(cx, x, axis, sizes)
+    if not split:
+        return _split_even(cx, x, axis, cx.num_outputs, exact=True)
+    return _split(cx, x, axis, [int(s) for s in split])
 
 
 @converter("Split", since=13, static=("split",))
+def split_v13(cx: NodeContext, x: object, split: object = None, *, axis: int = 0) -> list:
+    rank = cx.rank(0)
+    axis = norm_axis(cx, axis, rank)
+    if split is None or (not isinstance(split, SymArray) and np.asarray(split).size == 0):
+        return _split_even(cx, x, axis, cx.num_outputs, exact=True)
+    return _split(cx, x, axis, list(cx.concrete(split)))
+
+
 @converter("Split", since=18, static=("split",))
 def split(cx: NodeContext, x: object, split: object = None, *, axis: int = 0, num_outputs: int | None = None) -> list:
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
-    sizes = list(cx.concrete(split)) if split is not None else None
-    count = num_outputs or cx.num_outputs
-    sizes = _split_sizes(cx, cx.in_shape(0)[axis], sizes, count)
-    return _split(cx, x, axis, sizes)
+    if split is not None:
+        if num_outputs is not None:
+            raise cx.fail("Split takes either the 'split' input or the 'num_outputs' attribute, not both")
+        return _split(cx, x, axis, list(cx.concrete(split)))
+    count = num_outputs if num_outputs is not None else cx.num_outputs
+    # uneven parts are allowed from opset 18 on (the last one is smaller)
+    return _split_even(cx, x, axis, count, exact=False)
+
+
+def _wrap_pad_axis(cx: NodeContext, x: object, axis: int, dim: object, before: int, after: int) -> object:
+    F = cx.F
+    if isinstance(dim, int):
+        if dim == 0:
+            raise cx.fail("wrap padding of an empty axis")
+        index = np.arange(-before, dim + after) % dim
+        return F.take(x, cx.const(index.astype(np.int64)), axis=axis)
+    pieces = []
+    if before:
+        pieces.append(F.slice_axis(x, axis=axis, begin=-before, end=None))
+    pieces.append(x)
+    if after:
+        pieces.append(F.slice_axis(x, axis=axis, begin=0, end=after))
+    return F.concat(*pieces, dim=axis)
 
 
 def _pad(cx: NodeContext, x: object, pads: list[int], mode: str, value: float, axes: list[int] | None) -> object:
@@ -388,19 +499,25 @@ def _pad(cx: NodeContext, x: object, pads: list[int], mode: str, value: float, a
     n = len(axes)
     if len(pads) != 2 * n:
         raise cx.fail(f"pads has {len(pads)} entries, expected {2 * n}")
+    if mode not in ("constant", "reflect", "edge", "wrap"):
+        raise cx.fail(f"pad mode {mode!r} is not supported")
     pairs = [(0, 0)] * rank
     for i, a in enumerate(axes):
         pairs[a] = (int(pads[i]), int(pads[i + n]))
+    dims = list(cx.in_shape(0))
     # negative pads crop
     if any(b < 0 or e < 0 for b, e in pairs):
+        dims = [d + min(b, 0) + min(e, 0) for d, (b, e) in zip(dims, pairs)]
         begin = tuple(-b if b < 0 else None for b, _ in pairs)
         end = tuple(e if e < 0 else None for _, e in pairs)
         x = F.slice(x, begin=begin, end=end)
         pairs = [(max(b, 0), max(e, 0)) for b, e in pairs]
-    np_mode = {"constant": "constant", "reflect": "reflect", "edge": "edge"}.get(mode)
-    if np_mode is None:
-        raise cx.fail(f"pad mode {mode!r} is not supported")
-    return pad_array(cx, x, pairs, np_mode, value)
+    if mode == "wrap":
+        for axis, (b, e) in enumerate(pairs):
+            if b or e:
+                x = _wrap_pad_axis(cx, x, axis, dims[axis], b, e)
+        return x
+    return pad_array(cx, x, pairs, mode, value)
 
 
 @converter("Pad", since=1)
@@ -433,15 +550,32 @@ def dropout_v10(cx: NodeContext, x: object, *, ratio: float = 0.5, is_test: int 
     return _dropout(cx, x, ratio)
 
 
-@converter("Dropout", since=12, static=("ratio", "training_mode"))
-@converter("Dropout", since=13, static=("ratio", "training_mode"))
-@converter("Dropout", since=22, static=("ratio", "training_mode"))
+@converter("Dropout", since=12, static=("ratio", "training_mode"), deterministic=False)
+@converter("Dropout", since=13, static=("ratio", "training_mode"), deterministic=False)
+@converter("Dropout", since=22, static=("ratio", "training_mode"), deterministic=False)
 def dropout(cx: NodeContext, x: object, ratio: object = None, training_mode: object = None, *,
             seed: int | None = None) -> object:
-    if training_mode is not None and bool(np.asarray(training_mode).reshape(-1)[0]):
-        raise cx.fail("Dropout with training_mode=True in the graph is not supported (random masks)")
     p = 0.5 if ratio is None else float(np.asarray(ratio).reshape(-1)[0])
+    if not 0.0 <= p <= 1.0:
+        raise cx.fail(f"dropout ratio {p} is outside [0, 1]")
+    if training_mode is not None and bool(np.asarray(training_mode).reshape(-1)[0]):
+        return _training_dropout(cx, x, p)
     return _dropout(cx, x, p)
+
+
+def _training_dropout(cx: NodeContext, x: object, ratio: float) -> object:
+    """training_mode=True: drop with probability ``ratio`` and scale by 1/(1-ratio), every call."""
+    F = cx.F
+    if ratio == 0.0:
+        y = F.identity(x)
+        keep = F.ones_like(x)
+    else:
+        keep = F.random.uniform_like(F.Cast(x, dtype="float32")) >= ratio
+        scale = 0.0 if ratio == 1.0 else 1.0 / (1.0 - ratio)
+        y = F.broadcast_mul(x, F.Cast(keep * scale, dtype=cx.in_storage(0) or "float32"))
+    if cx.output_used(1):
+        return y, F.Cast(keep, dtype=cx.out_storage(1) or "bool")
+    return y
 
 
 def _dropout(cx: NodeContext, x: object, ratio: float) -> object:
@@ -449,5 +583,305 @@ def _dropout(cx: NodeContext, x: object, ratio: float) -> object:
     # Gluon semantics: active only under autograd.record(train_mode=True)
     y = F.Dropout(x, p=ratio) if ratio > 0 else F.identity(x)
     if cx.output_used(1):
-        return y, F.ones_like(x).astype("bool") if not cx.symbolic else F.Cast(F.ones_like(x), dtype="bool")
+        return y, F.Cast(F.ones_like(x), dtype=cx.out_storage(1) or "bool")
     return y
+
+
+# --- block rearrangement -------------------------------------------------------------------
+
+
+def _check_rank4(cx: NodeContext) -> None:
+    if cx.rank(0) != 4:
+        raise cx.fail(f"{cx.op_type} takes a 4-D (N, C, H, W) input, got rank {cx.rank(0)}")
+
+
+@converter("DepthToSpace", since=1)
+@converter("DepthToSpace", since=11)
+@converter("DepthToSpace", since=13)
+def depth_to_space(cx: NodeContext, x: object, *, blocksize: int, mode: str = "DCR") -> object:
+    _check_rank4(cx)
+    F = cx.F
+    b = int(blocksize)
+    if b <= 0:
+        raise cx.fail(f"blocksize must be positive, got {b}")
+    channels = cx.in_shape(0)[1]
+    if isinstance(channels, int) and channels % (b * b):
+        raise cx.fail(f"{channels} channels are not divisible by blocksize^2 = {b * b}")
+    if mode == "DCR":
+        return F.depth_to_space(x, block_size=b)
+    if mode != "CRD":
+        raise cx.fail(f"unknown mode {mode!r} (expected 'DCR' or 'CRD')")
+    y = F.reshape(x, shape=(0, -4, -1, b * b, -2))  # N, C', b*b, H, W
+    y = F.reshape(y, shape=(0, 0, -4, b, b, -2))  # N, C', b, b, H, W
+    y = F.transpose(y, axes=(0, 1, 4, 2, 5, 3))  # N, C', H, b, W, b
+    return F.reshape(y, shape=(0, 0, -3, -3))
+
+
+@converter("SpaceToDepth", since=1)
+@converter("SpaceToDepth", since=13)
+def space_to_depth(cx: NodeContext, x: object, *, blocksize: int, mode: str = "DCR") -> object:
+    _check_rank4(cx)
+    F = cx.F
+    b = int(blocksize)
+    if b <= 0:
+        raise cx.fail(f"blocksize must be positive, got {b}")
+    for d in cx.in_shape(0)[2:]:
+        if isinstance(d, int) and d % b:
+            raise cx.fail(f"spatial size {d} is not divisible by blocksize {b}")
+    if mode == "DCR":
+        return F.space_to_depth(x, block_size=b)
+    if mode != "CRD":
+        raise cx.fail(f"unknown mode {mode!r} (expected 'DCR' or 'CRD')")
+    y = F.reshape(x, shape=(0, 0, -4, -1, b, -4, -1, b))  # N, C, H', b, W', b
+    y = F.transpose(y, axes=(0, 1, 3, 5, 2, 4))  # N, C, b, b, H', W'
+    y = F.reshape(y, shape=(0, -3, -2))  # N, C*b, b, H', W'
+    return F.reshape(y, shape=(0, -3, -2))
+
+
+# --- triangular and identity matrices -----------------------------------------------------------
+
+
+def _diagonal_offsets(cx: NodeContext, like: object, rows: object, cols: object, rank: int) -> object:
+    """(rows, cols) float tensor of ``col - row`` for the last two axes of ``like``."""
+    F = cx.F
+    if isinstance(rows, int) and isinstance(cols, int):
+        offsets = np.arange(cols)[None, :] - np.arange(rows)[:, None]
+        return cx.const(offsets.astype(np.float32))
+    row_index = F.reshape(F.contrib.arange_like(like, axis=rank - 2), shape=(-1, 1))
+    col_index = F.reshape(F.contrib.arange_like(like, axis=rank - 1), shape=(1, -1))
+    return F.broadcast_sub(col_index, row_index)
+
+
+@converter("Trilu", since=14, static=("k",))
+def trilu(cx: NodeContext, x: object, k: object = None, *, upper: int = 1) -> object:
+    rank = cx.rank(0)
+    if rank < 2:
+        raise cx.fail(f"Trilu needs a tensor of rank >= 2, got rank {rank}")
+    diagonal = 0 if k is None else int(cx.concrete(k)[0])
+    shape = cx.in_shape(0)
+    rows, cols = shape[-2], shape[-1]
+    if isinstance(rows, int) and isinstance(cols, int):
+        ones = np.ones((rows, cols), bool)
+        mask = cx.const(np.triu(ones, diagonal) if upper else np.tril(ones, diagonal))
+    else:
+        offsets = _diagonal_offsets(cx, x, rows, cols, rank)
+        mask = offsets >= diagonal if upper else offsets <= diagonal
+        mask = cx.F.Cast(mask, dtype="bool")
+    return npi(cx.F, "where_rscalar", mask, x, scalar=0.0)
+
+
+@converter("EyeLike", since=9)
+@converter("EyeLike", since=22)
+def eye_like(cx: NodeContext, x: object, *, dtype: int | None = None, k: int = 0) -> object:
+    F = cx.F
+    shape = cx.in_shape(0)
+    if shape is None or len(shape) != 2:
+        raise cx.fail("EyeLike takes a 2-D input")
+    out_dtype = cx.out_storage(0) or cx.in_storage(0)
+    if out_dtype is None:
+        raise cx.fail("the output type of EyeLike cannot be held by MXNet")
+    rows, cols = shape
+    if isinstance(rows, int) and isinstance(cols, int):
+        eye = np.eye(rows, cols, k=k, dtype=np.float32)
+        return cx.const(eye.astype(out_dtype))
+    ones = cx.F.Cast(_diagonal_offsets(cx, x, rows, cols, 2) == k, dtype="float32")
+    return F.Cast(ones, dtype=out_dtype)
+
+
+# --- Range ----------------------------------------------------------------------------------------
+
+
+def _scalar_value(value: object) -> object:
+    """int/float or Dim held by a 0-d (or 1-element) static input."""
+    if isinstance(value, SymArray):
+        v = value.values.reshape(-1)[0]
+        return v
+    return np.asarray(value).reshape(-1)[0].item()
+
+
+@converter("Range", since=11, static=("start", "limit", "delta"))
+@converter("Range", since=27, static=("start", "limit", "delta"))
+def range_(cx: NodeContext, start: object, limit: object, delta: object, *, stash_type: int = 1) -> object:
+    F = cx.F
+    dtype = cx.in_dtype(0) or np.dtype(np.float32)
+    storage = storage_dtype(dtype) or "float32"
+    first, stop, step = (_scalar_value(v) for v in (start, limit, delta))
+    if isinstance(step, Dim):
+        raise NeedsSpecialization("Range with a symbolic delta")
+    if step == 0:
+        raise cx.fail("Range delta must not be 0")
+    if not isinstance(first, Dim) and not isinstance(stop, Dim):
+        if dtype.kind == "f":
+            compute = np.float64
+            if cx.opset >= 27 and dtype.itemsize < 4 or dtype.name == "bfloat16":
+                compute = np.float32 if stash_type == 1 else np.float64
+            first, stop, step = compute(first), compute(stop), compute(step)
+            count = max(int(np.ceil((stop - first) / step)), 0)
+            cx.check_elements([count])
+            values = (first + np.arange(count, dtype=compute) * step).astype(dtype)
+        else:
+            count = max(-(-(int(stop) - int(first)) // int(step)), 0)
+            cx.check_elements([count])
+            values = int(first) + np.arange(count, dtype=np.int64) * int(step)
+        values = np.asarray(values).astype(storage)
+        if cx.symbolic:
+            return cx.const(values)
+        return F.array(values, ctx=cx.ctx, dtype=storage)
+    # symbolic bounds (e.g. positions 0..seq-1 while tracing)
+    from ..symdim import ceil as dim_ceil  # noqa: PLC0415
+
+    count = dim_ceil((stop - first) / step)
+    index = F.contrib.arange_like(cx.length_tensor(count), axis=0)
+    index = F.Cast(index, dtype=storage)
+    offsets = index * step if step != 1 else index
+    if isinstance(first, Dim):
+        base = F.Cast(F.reshape(cx.static_tensor(start), shape=(1,)), dtype=storage)
+    else:
+        base = cx.const(np.array([first], dtype=storage))
+    return F.broadcast_add(offsets, base)
+
+
+# --- linear algebra -----------------------------------------------------------------------------
+
+
+@converter("Einsum", since=12)
+@converter("Einsum", since=28)
+def einsum(cx: NodeContext, *inputs: object, equation: str) -> object:
+    subscripts = equation.replace(" ", "")
+    storage = cx.out_storage(0)
+    operands = list(inputs)
+    if storage is not None and not storage.startswith("float"):
+        # MXNet's einsum accumulates integers fine, but refuses int8/uint8 mixes: use int64
+        operands = [cx.F.Cast(v, dtype="int64") for v in operands]
+    out = npi(cx.F, "einsum", *operands, subscripts=subscripts, optimize=0)
+    if storage is not None and not storage.startswith("float") and storage != "int64":
+        out = cx.F.Cast(out, dtype=storage)
+    return out
+
+
+@converter("Det", since=11)
+@converter("Det", since=22)
+def det(cx: NodeContext, x: object) -> object:
+    F = cx.F
+    storage = cx.in_storage(0) or "float32"
+    if storage not in ("float32", "float64"):
+        return F.Cast(npi(F, "det", F.Cast(x, dtype="float32")), dtype=storage)
+    return npi(F, "det", x)
+
+
+# --- sequences -----------------------------------------------------------------------------------
+
+
+@converter("ReverseSequence", since=10)
+@converter("ReverseSequence", since=28)
+def reverse_sequence(cx: NodeContext, x: object, sequence_lens: object, *, batch_axis: int = 1,
+                     time_axis: int = 0) -> object:
+    F = cx.F
+    rank = cx.rank(0)
+    if rank < 2:
+        raise cx.fail("ReverseSequence needs a tensor of rank >= 2")
+    pair = (norm_axis(cx, batch_axis, rank), norm_axis(cx, time_axis, rank))
+    if pair not in ((1, 0), (0, 1)):
+        raise cx.fail(f"batch_axis/time_axis must be (1, 0) or (0, 1), got ({batch_axis}, {time_axis})")
+    storage = cx.in_storage(0)
+    data = x
+    if storage == "bool":
+        data = F.Cast(x, dtype="uint8")
+    swap = pair == (0, 1)
+    axes = (1, 0) + tuple(range(2, rank))
+    if swap:
+        data = F.transpose(data, axes=axes)
+    out = F.SequenceReverse(data, F.Cast(sequence_lens, dtype="float32"), use_sequence_length=True, axis=0)
+    if swap:
+        out = F.transpose(out, axes=axes)
+    return F.Cast(out, dtype="bool") if storage == "bool" else out
+
+
+# --- crop / pad to a size ----------------------------------------------------------------------------
+
+
+@converter("CenterCropPad", since=18, static=("shape",))
+def center_crop_pad(cx: NodeContext, x: object, shape: object, *, axes: list[int] | None = None) -> object:
+    F = cx.F
+    in_shape = cx.in_shape(0)
+    if in_shape is None:
+        raise cx.fail("the rank of the input is unknown")
+    rank = len(in_shape)
+    axes = norm_axes(cx, axes, rank) if axes is not None else list(range(rank))
+    target = cx.dims(shape)
+    if len(target) != len(axes):
+        raise cx.fail(f"shape has {len(target)} entries for {len(axes)} axes")
+    begin: list[object] = [None] * rank
+    end: list[object] = [None] * rank
+    pads = [(0, 0)] * rank
+    for axis, size in zip(axes, target):
+        dim = in_shape[axis]
+        if isinstance(size, Dim) or isinstance(dim, Dim):
+            if isinstance(size, Dim) and isinstance(dim, Dim) and _constant_offset(size, dim) == 0:
+                continue
+            size, dim = cx.concrete(SymArray(np.array([size, dim], dtype=object), np.int64))
+        if size < 0:
+            raise cx.fail(f"target size {size} is negative")
+        if size < dim:
+            offset = (dim - size) // 2
+            begin[axis], end[axis] = offset, offset + size
+        elif size > dim:
+            extra = size - dim
+            pads[axis] = (extra // 2, extra - extra // 2)
+    out = x
+    if any(b is not None for b in begin):
+        out = F.slice(out, begin=tuple(begin), end=tuple(end))
+    return pad_array(cx, out, pads, "constant", 0.0) if any(p != (0, 0) for p in pads) else F.identity(out)
+
+
+# --- Col2Im -------------------------------------------------------------------------------------
+
+
+@converter("Col2Im", since=18, static=("image_shape", "block_shape"))
+def col2im(cx: NodeContext, x: object, image_shape: object, block_shape: object, *,
+           dilations: list[int] | None = None, pads: list[int] | None = None,
+           strides: list[int] | None = None) -> object:
+    """Scatter-add of sliding blocks: a grouped transposed convolution with one-hot kernels."""
+    F = cx.F
+    image = cx.concrete(image_shape)
+    kernel = cx.concrete(block_shape)
+    n = len(image)
+    if len(kernel) != n or not 1 <= n <= 3:
+        raise cx.fail(f"Col2Im supports 1 to 3 spatial dimensions with matching block_shape, got {image} / {kernel}")
+    dilations = list(dilations or [1] * n)
+    strides = list(strides or [1] * n)
+    pads = list(pads or [0] * (2 * n))
+    shape = cx.in_shape(0)
+    if shape is None or len(shape) != 3:
+        raise cx.fail("Col2Im takes a 3-D input (N, C * prod(block_shape), L)")
+    block_size = int(np.prod(kernel))
+    col_channels = shape[1]
+    if isinstance(col_channels, Dim):
+        col_channels = cx.concrete(SymArray(np.array([col_channels], dtype=object), np.int64))[0]
+    if col_channels % block_size:
+        raise cx.fail(f"input channels {col_channels} are not divisible by prod(block_shape) = {block_size}")
+    channels = col_channels // block_size
+    padded = [image[i] + pads[i] + pads[i + n] for i in range(n)]
+    blocks = [(padded[i] - dilations[i] * (kernel[i] - 1) - 1) // strides[i] + 1 for i in range(n)]
+    if any(b <= 0 for b in blocks):
+        raise cx.fail(f"no sliding block fits: image {image}, block {kernel}, pads {pads}")
+    if isinstance(shape[2], int) and shape[2] != int(np.prod(blocks)):
+        raise cx.fail(f"input has {shape[2]} blocks, the geometry gives {int(np.prod(blocks))}")
+    adjust = [(padded[i] - dilations[i] * (kernel[i] - 1) - 1) % strides[i] for i in range(n)]
+    weight = np.zeros((channels * block_size, 1, *kernel), dtype=np.float32)
+    one_hot = np.eye(block_size, dtype=np.float32).reshape(block_size, *kernel)
+    for c in range(channels):
+        weight[c * block_size:(c + 1) * block_size, 0] = one_hot
+    storage = cx.in_storage(0) or "float32"
+    data = F.reshape(x, shape=(0, 0) + tuple(blocks))
+    if storage != "float32":
+        data = F.Cast(data, dtype="float32")
+    out = F.Deconvolution(
+        data, cx.const(weight), kernel=tuple(kernel), stride=tuple(strides), dilate=tuple(dilations),
+        pad=(0,) * n, adj=tuple(adjust), num_filter=channels, num_group=channels, no_bias=True,
+    )
+    if any(pads):
+        begin = (None, None) + tuple(pads[:n])
+        end = (None, None) + tuple(pads[i] + image[i] for i in range(n))
+        out = F.slice(out, begin=begin, end=end)
+    return F.Cast(out, dtype=storage) if storage != "float32" else out
