@@ -208,3 +208,45 @@ def conv_transpose(
     if b is not None:
         y = F.broadcast_add(y, F.reshape(b, shape=(1, -1) + (1,) * n))
     return y
+
+
+@converter("DeformConv", since=19)
+@converter("DeformConv", since=22)
+def deform_conv(
+    cx: NodeContext,
+    x: object,
+    w: object,
+    offset: object,
+    b: object = None,
+    mask: object = None,
+    *,
+    dilations: list[int] | None = None,
+    group: int = 1,
+    kernel_shape: list[int] | None = None,
+    offset_group: int = 1,
+    pads: list[int] | None = None,
+    strides: list[int] | None = None,
+) -> object:
+    F = cx.F
+    w_shape = _spatial_ints(cx, cx.in_shape(1) or ())
+    kernel = tuple(kernel_shape) if kernel_shape else tuple(w_shape[2:])
+    if len(kernel) != 2:
+        raise cx.fail(f"{len(kernel)}-D deformable convolution is not supported by MXNet (2-D is)")
+    storage = cx.in_storage(0)
+    if storage != "float32":
+        x, w, offset = (F.Cast(v, dtype="float32") for v in (x, w, offset))
+        b = F.Cast(b, dtype="float32") if b is not None else None
+        mask = F.Cast(mask, dtype="float32") if mask is not None else None
+    pairs = onnx_pads_to_pairs(pads or [], 2)
+    sym, rest = split_symmetric(pairs)
+    if any(bg or e for bg, e in rest):
+        # zero padding reads like ONNX's out-of-range samples, which are zero too
+        x = pad_array(cx, x, [(0, 0), (0, 0)] + rest)
+    common = dict(kernel=kernel, stride=tuple(strides) if strides else (1, 1),
+                  dilate=tuple(dilations) if dilations else (1, 1), pad=sym, num_filter=int(w_shape[0]),
+                  num_group=group, num_deformable_group=offset_group, no_bias=b is None)
+    if mask is None:
+        y = F.contrib.DeformableConvolution(x, offset, w, b, **common)
+    else:
+        y = F.contrib.ModulatedDeformableConvolution(x, offset, mask, w, b, **common)
+    return y if storage == "float32" else F.Cast(y, dtype=storage)
