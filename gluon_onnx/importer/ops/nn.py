@@ -126,3 +126,127 @@ def matmul(cx: NodeContext, a: object, b: object) -> object:
     if rank_b == 2 and rank_a is not None and rank_a >= 2:
         return F.dot(a, b)
     return npi(F, "matmul", a, b)
+
+
+def _spatial_ints(cx: NodeContext, dims: tuple) -> tuple[int, ...]:
+    return tuple(dims) if all(isinstance(d, int) for d in dims) else cx.concrete(dims)
+
+
+@converter("ConvTranspose", since=1)
+@converter("ConvTranspose", since=11)
+@converter("ConvTranspose", since=22)
+def conv_transpose(
+    cx: NodeContext,
+    x: object,
+    w: object,
+    b: object = None,
+    *,
+    auto_pad: str = "NOTSET",
+    dilations: list[int] | None = None,
+    group: int = 1,
+    kernel_shape: list[int] | None = None,
+    output_padding: list[int] | None = None,
+    output_shape: list[int] | None = None,
+    pads: list[int] | None = None,
+    strides: list[int] | None = None,
+) -> object:
+    F = cx.F
+    w_shape = _spatial_ints(cx, cx.in_shape(1) or ())
+    kernel = tuple(w_shape[2:])
+    n = len(kernel)
+    if n not in (1, 2, 3):
+        raise cx.fail(f"{n}-D transposed convolution is not supported by MXNet (1-D, 2-D and 3-D are)")
+    strides_t = tuple(strides) if strides else (1,) * n
+    dil = tuple(dilations) if dilations else (1,) * n
+    extra = tuple(output_padding) if output_padding else (0,) * n
+    target = tuple(output_shape[-n:]) if output_shape else None
+    in_spatial = cx.in_shape(0)[2:]
+    full = None
+    if target is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER") or pads:
+        in_spatial = _spatial_ints(cx, in_spatial)
+        full = [(i - 1) * s + (k - 1) * d + 1 for i, s, k, d in zip(in_spatial, strides_t, kernel, dil)]
+    # (first kept row of the unpadded result, rows kept) per axis; None keeps full + output_padding
+    window: list[tuple[int, int]] | None = None
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        wanted = target or tuple(i * s for i, s in zip(in_spatial, strides_t))
+        window = []
+        for f, e, o in zip(full, extra, wanted):
+            total = f + e - o
+            begin = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+            window.append((begin, o))
+    elif pads:
+        pairs = onnx_pads_to_pairs(pads, n)
+        window = [(pb, o if target else f + e - pb - pe)
+                  for (pb, pe), f, e, o in zip(pairs, full, extra, target or full)]
+    elif target is not None:
+        window = [(0, o) for o in target]
+    elif auto_pad not in ("NOTSET", "", "VALID"):
+        raise cx.fail(f"unknown auto_pad value {auto_pad!r}")
+    common = dict(kernel=kernel, stride=strides_t, dilate=dil, num_filter=int(w_shape[1]) * group, num_group=group)
+    if window is None:
+        window_full = None
+    else:
+        window_full = [(begin, f - begin - size) for (begin, size), f in zip(window, full)]  # (crop front, crop end)
+    if window_full is None and all(0 <= e < s for e, s in zip(extra, strides_t)):
+        return F.Deconvolution(x, w, b, pad=(0,) * n, adj=extra, no_bias=b is None, **common)
+    if window_full is not None and all(
+        front >= 0 and 0 <= front - end < s for (front, end), s in zip(window_full, strides_t)
+    ):
+        adj = tuple(front - end for front, end in window_full)
+        return F.Deconvolution(x, w, b, pad=tuple(front for front, _ in window_full), adj=adj,
+                               no_bias=b is None, **common)
+    y = F.Deconvolution(x, w, None, pad=(0,) * n, adj=(0,) * n, no_bias=True, **common)
+    if window_full is None:
+        window_full = [(0, -e) for e in extra]
+    # crop (positive) or zero-extend (negative) each end
+    crop = [(max(front, 0), max(end, 0)) for front, end in window_full]
+    if any(front or end for front, end in crop):
+        y = F.slice(y, begin=(None, None) + tuple(front for front, _ in crop),
+                    end=(None, None) + tuple(-end if end else None for _, end in crop))
+    grow = [(max(-front, 0), max(-end, 0)) for front, end in window_full]
+    y = pad_array(cx, y, [(0, 0), (0, 0)] + grow)
+    if b is not None:
+        y = F.broadcast_add(y, F.reshape(b, shape=(1, -1) + (1,) * n))
+    return y
+
+
+@converter("DeformConv", since=19)
+@converter("DeformConv", since=22)
+def deform_conv(
+    cx: NodeContext,
+    x: object,
+    w: object,
+    offset: object,
+    b: object = None,
+    mask: object = None,
+    *,
+    dilations: list[int] | None = None,
+    group: int = 1,
+    kernel_shape: list[int] | None = None,
+    offset_group: int = 1,
+    pads: list[int] | None = None,
+    strides: list[int] | None = None,
+) -> object:
+    F = cx.F
+    w_shape = _spatial_ints(cx, cx.in_shape(1) or ())
+    kernel = tuple(kernel_shape) if kernel_shape else tuple(w_shape[2:])
+    if len(kernel) != 2:
+        raise cx.fail(f"{len(kernel)}-D deformable convolution is not supported by MXNet (2-D is)")
+    storage = cx.in_storage(0)
+    if storage != "float32":
+        x, w, offset = (F.Cast(v, dtype="float32") for v in (x, w, offset))
+        b = F.Cast(b, dtype="float32") if b is not None else None
+        mask = F.Cast(mask, dtype="float32") if mask is not None else None
+    pairs = onnx_pads_to_pairs(pads or [], 2)
+    sym, rest = split_symmetric(pairs)
+    if any(bg or e for bg, e in rest):
+        # zero padding reads like ONNX's out-of-range samples, which are zero too
+        x = pad_array(cx, x, [(0, 0), (0, 0)] + rest)
+    common = dict(kernel=kernel, stride=tuple(strides) if strides else (1, 1),
+                  dilate=tuple(dilations) if dilations else (1, 1), pad=sym, num_filter=int(w_shape[0]),
+                  num_group=group, num_deformable_group=offset_group, no_bias=b is None)
+    if mask is None:
+        y = F.contrib.DeformableConvolution(x, offset, w, b, **common)
+    else:
+        y = F.contrib.ModulatedDeformableConvolution(x, offset, mask, w, b, **common)
+    return y if storage == "float32" else F.Cast(y, dtype=storage)
