@@ -287,7 +287,10 @@ class Executor:
     def static_tensor(self, key: str, value: object, F: object, env: dict, ctx: object) -> object:
         if isinstance(value, SymArray):
             if not is_symbol(F):
-                return self.const_tensor(key, value.concrete(lambda s: self.size_of(s, env)), F, ctx)
+                array = np.asarray(value.concrete(lambda s: self.size_of(s, env)))
+                # the value depends on the input sizes: the cache key must too
+                key = f"{key}:{array.dtype}:{array.shape}:{hash(array.tobytes())}"
+                return self.const_tensor(key, array, F, ctx)
             return self.sym_tensor(value, F, env, ctx)
         return self.const_tensor(key, np.asarray(value), F, ctx)
 
