@@ -31,7 +31,14 @@ class ExecutionError(GluonOnnxError):
 
 
 def to_nd(array: np.ndarray, ctx: mx.Context) -> mx.nd.NDArray:
-    """numpy input -> NDArray in its MXNet storage type."""
+    """numpy input -> NDArray in its MXNet storage type.
+
+    A sequence (list) becomes a list of NDArrays; an empty optional (None) stays None.
+    """
+    if array is None:
+        return None
+    if isinstance(array, (list, tuple)):
+        return [to_nd(item, ctx) for item in array]
     array = np.asarray(array)
     value = to_storage(array)
     with mx.util.np_shape(True):
@@ -39,7 +46,11 @@ def to_nd(array: np.ndarray, ctx: mx.Context) -> mx.nd.NDArray:
 
 
 def to_numpy(value: mx.nd.NDArray, dtype: np.dtype | None) -> np.ndarray:
-    """NDArray output -> numpy in the ONNX dtype."""
+    """NDArray output -> numpy in the ONNX dtype (a sequence -> list of arrays, None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [to_numpy(item, dtype) for item in value]
     with mx.util.np_shape(True):
         try:
             array = value.asnumpy()
@@ -67,7 +78,8 @@ class GluonOnnxRep(BackendRep):
             inputs = inputs[: len(plan.inputs)]
         arrays = [to_nd(x, self.ctx) for x in inputs]
         result = self.block(*arrays)
-        outputs = result if isinstance(result, (tuple, list)) else (result,)
+        single = len(plan.outputs) == 1
+        outputs = (result,) if single or not isinstance(result, (tuple, list)) else result
         return tuple(
             to_numpy(out, plan.info(name).dtype) for name, out in zip(plan.outputs, outputs)
         )

@@ -31,6 +31,27 @@ def _param_key(onnx_name: str, taken: set[str]) -> str:
     return key
 
 
+def _first_ndarray(value: object) -> mx.nd.NDArray | None:
+    """The first NDArray in a (nested) list of inputs: sequences are lists, empty optionals None."""
+    if isinstance(value, mx.nd.NDArray):
+        return value
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            found = _first_ndarray(item)
+            if found is not None:
+                return found
+    return None
+
+
+def _structure(value: object) -> object:
+    """Shapes of a (nested) input list; lists and None kept as structure."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_structure(v) for v in value)
+    if value is None:
+        return None
+    return ("T", tuple(value.shape))
+
+
 def _as_ctx_list(ctx: object) -> list[mx.Context]:
     if ctx is None:
         return [mx.cpu()]
@@ -81,6 +102,7 @@ class OnnxBlock(gluon.HybridBlock):
         self._spec_key: tuple | None = None
         self._spec_executors: dict[tuple, Executor] = {}
         self._pending_inputs: tuple = ()
+        self._input_layout: object = None
         with mx.util.np_shape(True):  # zero-size parameters exist only with numpy shapes
             self._create_parameters()
 
@@ -156,8 +178,15 @@ class OnnxBlock(gluon.HybridBlock):
                 raise TypeError(
                     f"this model takes {len(self._plan.inputs)} input(s) {self._plan.inputs}, got {len(args)}"
                 )
-            if self._active and isinstance(args[0], mx.nd.NDArray):
+            if _first_ndarray(args) is None:
+                return self._forward_without_inputs(args)
+            if self._active and isinstance(_first_ndarray(args), mx.nd.NDArray):
                 self._pending_inputs = args
+                layout = _structure([a for a in args if not isinstance(a, mx.nd.NDArray)])
+                if layout != self._input_layout:
+                    # sequence inputs of another length: the cached graph has other inputs
+                    self._input_layout = layout
+                    self._clear_cached_op()
                 if self._specialized:
                     key = self._specialization_key(args)
                     if key != self._spec_key:
@@ -166,24 +195,28 @@ class OnnxBlock(gluon.HybridBlock):
             out = super().forward(*args)
             return tuple(out) if isinstance(out, list) else out
 
-    def _forward_without_inputs(self) -> object:
+    def _forward_without_inputs(self, args: Sequence[object] = ()) -> object:
+        """Models without inputs, or whose inputs are all empty sequences/optionals, run imperatively."""
         ctx = self._ctx_list[0]
         with ctx:
             params = {k: v.data(ctx) for k, v in self._reg_params.items()}
-            return self.hybrid_forward(mx.nd, **params)
+            return self.hybrid_forward(mx.nd, *args, **params)
 
     def hybrid_forward(self, F: object, *args: object, **params: object) -> object:
         by_onnx = {name: params[key] for name, key in self._param_keys.items() if key in params}
         if is_symbol(F):
             outputs = self._trace(F, args, by_onnx)
         else:
-            ctx = args[0].context if args else self._ctx_list[0]
+            first = _first_ndarray(args)
+            ctx = first.context if first is not None else self._ctx_list[0]
             outputs = self._executor.run(F, args, by_onnx, ctx)
         outputs = [self._fix_scalar(F, name, out) for name, out in zip(self._plan.outputs, outputs)]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def _fix_scalar(self, F: object, name: str, value: object) -> object:
         info = self._plan.info(name)
+        if not isinstance(value, (mx.nd.NDArray, mx.sym.Symbol)):
+            return value  # a sequence (list) or an empty optional (None)
         if info.shape == () and (is_symbol(F) or value.shape != ()):
             return reshape(F, value, ())
         return value
@@ -230,7 +263,7 @@ class OnnxBlock(gluon.HybridBlock):
         plan = build_plan(
             self._onnx_model,
             outputs=self._build_options.get("outputs"),
-            input_shapes=dict(zip(self._plan.inputs, shapes)),
+            input_shapes={n: s for n, s in zip(self._plan.inputs, shapes) if "nested" not in s[:1]},
             input_values={n: np.frombuffer(b, dtype=d).reshape(s) for n, d, s, b in values},
             freeze_params=self._build_options.get("freeze_params", False),
             tensor_shapes=tensor_shapes,
@@ -258,7 +291,7 @@ class OnnxBlock(gluon.HybridBlock):
         return seen
 
     def _specialization_key(self, args: Sequence[object]) -> tuple:
-        shapes = tuple(tuple(a.shape) for a in args)
+        shapes = tuple(tuple(a.shape) if isinstance(a, mx.nd.NDArray) else ("nested", _structure(a)) for a in args)
         values = []
         for name in sorted(self._plan.static_needs):
             index = self._plan.inputs.index(name)

@@ -10,7 +10,8 @@ the helpers here turn into MXNet shape-relative operations.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections import ChainMap
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from math import lcm
 
@@ -21,7 +22,7 @@ from .. import limits
 from ..dtypes import from_storage, storage_dtype, to_storage
 from ..errors import ConversionError, GluonOnnxError, HybridizationError, ResourceLimitError
 from .mxops import is_symbol
-from .plan import Plan, Step
+from .plan import Plan, Step, Subgraph
 from .shapes import SymArray
 from .symdim import Dim, Opaque, Symbol
 
@@ -47,15 +48,17 @@ class ConstantProvider:
 class NodeContext:
     """Per-node view handed to converters as their first argument ``cx``."""
 
-    __slots__ = ("F", "symbolic", "step", "executor", "env", "ctx")
+    __slots__ = ("F", "symbolic", "step", "executor", "env", "ctx", "params")
 
-    def __init__(self, F: object, step: Step, executor: Executor, env: dict, ctx: object):
+    def __init__(self, F: object, step: Step, executor: Executor, env: dict, ctx: object,
+                 params: dict | None = None):
         self.F = F
         self.symbolic = is_symbol(F)
         self.step = step
         self.executor = executor
         self.env = env
         self.ctx = ctx
+        self.params = params if params is not None else {}
 
     # --- identity ----------------------------------------------------------------
     @property
@@ -207,6 +210,30 @@ class NodeContext:
         """A tensor holding a static value (numpy array or SymArray)."""
         return self.executor.static_tensor(f"{self.name}:static", value, self.F, self.env, self.ctx)
 
+    # --- subgraphs ------------------------------------------------------------------
+    def subgraph(self, attr: str) -> Subgraph | None:
+        """The planned graph attribute ``attr`` (If branch, Loop/Scan body); None if not planned.
+
+        An If whose condition is known at import time only has the branch it takes.
+        """
+        return self.step.subgraphs.get(attr)
+
+    def run_subgraph(self, graph: Subgraph | Plan, inputs: Sequence[object] | Mapping[str, object] = (),
+                     *, F: object = None) -> list:
+        """Run a subgraph (or one of its specialized plans) on its formal inputs.
+
+        Tensors of the enclosing graphs are read from this node's environment. ``inputs`` are
+        F values (lists for sequences, None for empty optionals) in the subgraph's input order,
+        or a name -> value mapping; inputs fixed by :meth:`Subgraph.specialize` may be omitted.
+        Returns the subgraph's outputs. ``F`` overrides ``cx.F`` (e.g. ``mx.sym`` inside
+        ``F.contrib.foreach``).
+        """
+        plan = graph.plan if isinstance(graph, Subgraph) else graph
+        if isinstance(inputs, Mapping):
+            inputs = [inputs.get(name) for name in plan.inputs]
+        executor = Executor(plan, self.executor.provider)
+        return executor.run(F or self.F, list(inputs), self.params, self.ctx, outer_env=self.env)
+
 
 _NAME_SAFE = re.compile(r"[^0-9A-Za-z_]")
 
@@ -234,7 +261,7 @@ class Executor:
         return param.dtype if param else None
 
     def shape_of(self, name: str, env: dict, symbolic: bool) -> tuple | None:
-        if not symbolic and name in env:
+        if not symbolic and hasattr(env.get(name), "shape"):
             return tuple(env[name].shape)
         static = self.plan.statics.get(name)
         if static is not None:
@@ -260,7 +287,10 @@ class Executor:
     def static_tensor(self, key: str, value: object, F: object, env: dict, ctx: object) -> object:
         if isinstance(value, SymArray):
             if not is_symbol(F):
-                return self.const_tensor(key, value.concrete(lambda s: self.size_of(s, env)), F, ctx)
+                array = np.asarray(value.concrete(lambda s: self.size_of(s, env)))
+                # the value depends on the input sizes: the cache key must too
+                key = f"{key}:{array.dtype}:{array.shape}:{hash(array.tobytes())}"
+                return self.const_tensor(key, array, F, ctx)
             return self.sym_tensor(value, F, env, ctx)
         return self.const_tensor(key, np.asarray(value), F, ctx)
 
@@ -386,9 +416,9 @@ class Executor:
         return from_storage(array, dtype) if dtype is not None else array
 
     def resolve_tensor(self, name: str, env: dict, F: object, params: dict, ctx: object) -> object:
-        value = env.get(name)
-        if value is not None:
-            return value
+        """The F value of ``name``: a tensor, a list (sequence) or None (empty optional)."""
+        if name in env:
+            return env[name]
         if name in params:
             return params[name]
         if name in self.plan.statics:
@@ -396,10 +426,13 @@ class Executor:
         raise ConversionError(f"tensor {name!r} has no value (internal planning error)")
 
     def run(self, F: object, inputs: Sequence[object], params: dict, ctx: object = None,
-            on_step: Callable[[Step, list], None] | None = None) -> list:
+            on_step: Callable[[Step, list], None] | None = None, *, outer_env: Mapping | None = None) -> list:
+        """Run the plan; ``outer_env`` holds the enclosing graphs' values when the plan is a subgraph."""
         plan = self.plan
         symbolic = is_symbol(F)
-        env: dict[str, object] = dict(zip(plan.inputs, inputs))
+        # an input fixed at import time (specialization) may be passed as None
+        own = {n: v for n, v in zip(plan.inputs, inputs) if v is not None or n not in plan.statics}
+        env: dict[str, object] = ChainMap(own, outer_env) if outer_env is not None else own
         for step in plan.steps:
             args = []
             for index, name in enumerate(step.inputs):
@@ -409,7 +442,7 @@ class Executor:
                     args.append(self.resolve_static(name, env, symbolic, params))
                 else:
                     args.append(self.resolve_tensor(name, env, F, params, ctx))
-            cx = NodeContext(F, step, self, env, ctx)
+            cx = NodeContext(F, step, self, env, ctx, params)
             if symbolic and step.spec.dynamic_shape:
                 raise cx.not_hybridizable(
                     f"{step.op_type} has a data-dependent output shape, which MXNet's static graphs cannot hold"

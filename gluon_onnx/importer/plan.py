@@ -12,7 +12,7 @@ The plan is built once at import time. It
 from __future__ import annotations
 
 import warnings
-from collections import defaultdict, deque
+from collections import ChainMap, defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -59,6 +59,7 @@ class Step:
     static_inputs: list[bool]
     opset: int
     prefer_static: list[bool] = field(default_factory=list)
+    subgraphs: dict[str, Subgraph] = field(default_factory=dict)  # graph attribute -> its plan
 
     @property
     def name(self) -> str:
@@ -93,9 +94,51 @@ class Plan:
     opsets: dict[str, int]
     static_needs: set[str] = field(default_factory=set)  # graph inputs whose values must be static
     producers: dict[str, str] = field(default_factory=dict)  # tensor -> node name
+    outer_names: set[str] = field(default_factory=set)  # subgraphs: tensors read from enclosing graphs
 
     def info(self, name: str) -> TensorInfo:
         return self.infos.get(name) or TensorInfo(None, None)
+
+
+class Subgraph:
+    """A graph attribute (If branch, Loop/Scan body, ...) of a runtime step, with its plan.
+
+    ``plan`` runs the subgraph with its formal inputs as runtime values. :meth:`specialize`
+    rebuilds it with some formal inputs fixed (e.g. the iteration number of an unrolled
+    loop), so that everything depending only on them folds.
+    """
+
+    def __init__(self, attr: str, graph: onnx.GraphProto, outer: _Builder, plan: Plan, scope: str):
+        self.attr = attr
+        self.graph = graph
+        self.plan = plan
+        self.scope = scope
+        self._outer = outer
+        self._specialized: dict[tuple, Plan] = {}
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.plan.inputs)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.plan.outputs)
+
+    def specialize(self, input_values: Mapping[str, np.ndarray]) -> Plan:
+        """The plan with the formal inputs in ``input_values`` fixed (cached per value)."""
+        if not input_values:
+            return self.plan
+        arrays = {name: np.asarray(value) for name, value in input_values.items()}
+        key = tuple((name, a.dtype.str, a.shape, a.tobytes()) for name, a in sorted(arrays.items()))
+        plan = self._specialized.get(key)
+        if plan is None:
+            builder = _Builder(self._outer.model, self.graph, None, None, arrays, self._outer.freeze_params,
+                               outer=self._outer, scope=self.scope)
+            plan = builder.build()
+            if builder.unsupported:
+                raise _unsupported_error(builder.unsupported)
+            self._specialized[key] = plan
+        return plan
 
 
 def _dims_of(type_proto: onnx.TypeProto) -> tuple | None:
@@ -113,13 +156,30 @@ def _dims_of(type_proto: onnx.TypeProto) -> tuple | None:
 
 
 def _elem_type(type_proto: onnx.TypeProto) -> int:
+    """Element type of a tensor, or of the tensors inside a sequence/optional value."""
     if type_proto.HasField("tensor_type"):
         return type_proto.tensor_type.elem_type
+    if type_proto.HasField("sequence_type"):
+        return _elem_type(type_proto.sequence_type.elem_type)
+    if type_proto.HasField("optional_type"):
+        return _elem_type(type_proto.optional_type.elem_type)
     return 0
 
 
+def _raw_info(vi: onnx.ValueInfoProto) -> TensorInfo:
+    elem = _elem_type(vi.type)
+    return TensorInfo(np_dtype(elem) if elem else None,
+                      _dims_of(vi.type) if vi.type.HasField("tensor_type") else None)
+
+
 class _Builder:
-    """Mutable state while a plan is built."""
+    """Mutable state while a plan is built.
+
+    With ``outer`` set, the builder plans a subgraph: names of the enclosing graphs are visible
+    (their static values fold, their runtime values are read from the enclosing environment
+    when the subgraph runs), its own initializers are constants, and unsupported operators are
+    collected in ``unsupported`` for the outermost builder to report.
+    """
 
     def __init__(
         self,
@@ -130,6 +190,9 @@ class _Builder:
         input_values: Mapping[str, np.ndarray] | None,
         freeze_params: bool,
         tensor_shapes: Mapping[str, Sequence[int]] | None = None,
+        *,
+        outer: _Builder | None = None,
+        scope: str = "",
     ):
         self.model = model
         self.tensor_shapes = dict(tensor_shapes or {})
@@ -138,12 +201,31 @@ class _Builder:
         self.input_shapes = dict(input_shapes or {})
         self.input_values = dict(input_values or {})
         self.freeze_params = freeze_params
+        self.outer = outer
+        self.scope = scope
         self.initializers: dict[str, TensorProto] = {t.name: t for t in graph.initializer}
         self.infos: dict[str, TensorInfo] = {}
         self.statics: dict[str, object] = {}
         self.params: set[str] = set()  # float initializers (candidate parameters)
         self.witnesses: dict[str, tuple[str, int]] = {}
         self.producer: dict[str, onnx.NodeProto] = {}
+        self.unsupported: dict[tuple[str, str, int], list[str]] = defaultdict(list)
+        # raw inferred types of tensors inside subgraphs, filled by the outermost builder
+        self.nested_infos: dict[str, TensorInfo] = outer.nested_infos if outer is not None else {}
+        # names of the enclosing graphs this graph may read
+        self.visible: set[str] = outer.defined_names() if outer is not None else set()
+        self._pending_subgraphs: dict[int, dict[str, Subgraph]] = {}
+        self._runtime_reads: set[str] = set()
+        if outer is not None:
+            self.statics = ChainMap({}, outer.statics)
+            self.witnesses = dict(outer.witnesses)
+            self.params = set(outer.params)
+
+    def defined_names(self) -> set[str]:
+        """Every tensor name a subgraph of this graph may read."""
+        names = set(self.visible) | set(self.initializers) | set(self.producer)
+        names.update(i.name for i in self.graph.input)
+        return names
 
     # ---------------------------------------------------------------------------------
     def build(self) -> Plan:
@@ -159,14 +241,15 @@ class _Builder:
         order = self._topological_order(inputs)
         needed = self._needed_nodes(order, inputs)
         order = [n for n in order if id(n) in needed]
-        self._check_domains(order)
-        self._infer(inputs)
+        if self.outer is None:
+            self._check_domains(order)
+            self._infer(inputs)
+        else:
+            self._subgraph_infos()
         self._seed_inputs(inputs)
-        steps, unsupported = self._walk(order, inputs)
-        if unsupported:
-            raise UnsupportedOperatorError(
-                [(d, op, v, names) for (d, op, v), names in unsupported.items()]
-            )
+        steps = self._walk(order, inputs)
+        if self.unsupported and self.outer is None:
+            raise _unsupported_error(self.unsupported)
         steps = self._prune_runtime(steps)
         params = self._params(steps)
         plan = Plan(
@@ -181,6 +264,8 @@ class _Builder:
             producers={o: n.name for o, n in self.producer.items()},
         )
         plan.static_needs = self._static_needs(steps, inputs)
+        if self.outer is not None:
+            plan.outer_names = {n for n in self._runtime_reads if n in self.visible and n not in inputs}
         return plan
 
     # --- structure -------------------------------------------------------------------
@@ -205,11 +290,11 @@ class _Builder:
                 self.producer[out] = node
 
     def _topological_order(self, inputs: list[str]) -> list[onnx.NodeProto]:
-        available = set(inputs) | set(self.initializers) | {""}
+        available = set(inputs) | set(self.initializers) | self.visible | {""}
         nodes = list(self.graph.node)
         for index, node in enumerate(nodes):
             if not node.name:
-                node.name = f"{node.op_type}_{index}"
+                node.name = f"{self.scope}{node.op_type}_{index}"
         waiting: dict[str, list[int]] = defaultdict(list)
         missing_count = [0] * len(nodes)
         ready: deque[int] = deque()
@@ -244,7 +329,7 @@ class _Builder:
         return order
 
     def _needed_nodes(self, order: list[onnx.NodeProto], inputs: list[str]) -> set[int]:
-        known = set(inputs) | set(self.initializers) | set(self.producer)
+        known = set(inputs) | set(self.initializers) | set(self.producer) | self.visible
         for out in self.requested_outputs:
             if out not in known:
                 close = [n for n in known if out.lower() in n.lower()][:5]
@@ -331,10 +416,8 @@ class _Builder:
             raise InvalidModelError(f"ONNX type/shape inference failed: {exc}") from None
         g = inferred.graph
         for vi in list(g.input) + list(g.value_info) + list(g.output):
-            elem = _elem_type(vi.type)
-            self.infos[vi.name] = TensorInfo(
-                np_dtype(elem) if elem else None, _dims_of(vi.type) if vi.type.HasField("tensor_type") else None
-            )
+            self.infos[vi.name] = _raw_info(vi)
+        _collect_nested_infos(g, self.nested_infos)
         for tensor in graph.initializer:
             self.infos[tensor.name] = TensorInfo(np_dtype(tensor.data_type), tuple(int(d) for d in tensor.dims))
         for name, shape in self.input_shapes.items():
@@ -347,6 +430,21 @@ class _Builder:
                 self.infos[name] = TensorInfo(None, tuple(int(d) for d in shape))
             elif info.shape is None or not all(isinstance(d, int) for d in info.shape):
                 info.shape = tuple(int(d) for d in shape)
+
+    def _subgraph_infos(self) -> None:
+        """Types of a subgraph's tensors: the enclosing graphs' plus what inference found inside."""
+        self.infos = dict(self.outer.infos)
+        own: dict[str, TensorInfo] = {}
+        _collect_graph_infos(self.graph, own)  # declared types, when inference left a tensor out
+        for name in list(own):
+            if name in self.nested_infos:
+                own[name] = self.nested_infos[name]
+        for node in self.graph.node:
+            for out in node.output:
+                if out and out not in own and out in self.nested_infos:
+                    own[out] = self.nested_infos[out]
+        for name, info in own.items():
+            self.infos[name] = TensorInfo(info.dtype, info.shape)
 
     def _seed_inputs(self, inputs: list[str]) -> None:
         """Turn inferred shapes into int | Dim tuples; record which tensor witnesses each size."""
@@ -385,34 +483,46 @@ class _Builder:
         return info.shape if info else None
 
     # --- walk ------------------------------------------------------------------------
+    def _initializer_proto(self, name: str) -> TensorProto:
+        builder: _Builder | None = self
+        while builder is not None:
+            if name in builder.initializers:
+                return builder.initializers[name]
+            builder = builder.outer
+        raise KeyError(name)
+
     def _initializer_value(self, name: str) -> np.ndarray:
-        return self.model.tensor_array(self.initializers[name])
+        return self.model.tensor_array(self._initializer_proto(name))
 
     def _seed_initializers(self) -> None:
         for name, tensor in self.initializers.items():
             if name in self.input_values:
                 continue
-            # rank-0 floats (eps, clip bounds, scale factors) are hyper-parameters, not weights
-            if tensor.data_type in _FLOAT_ELEM_TYPES and len(tensor.dims) > 0 and not self.freeze_params:
+            # rank-0 floats (eps, clip bounds, scale factors) are hyper-parameters, not weights;
+            # a subgraph's own initializers are constants: Parameters belong to the main graph
+            if (tensor.data_type in _FLOAT_ELEM_TYPES and len(tensor.dims) > 0 and not self.freeze_params
+                    and self.outer is None):
                 self.params.add(name)
             else:
                 self.statics[name] = self._initializer_value(name)
 
-    def _walk(self, order: list[onnx.NodeProto], inputs: list[str]) -> tuple[list[Step], dict]:
+    def _walk(self, order: list[onnx.NodeProto], inputs: list[str]) -> list[Step]:
         self._seed_initializers()
         steps: list[Step] = []
-        unsupported: dict[tuple[str, str, int], list[str]] = defaultdict(list)
         for node in order:
             domain = "" if node.domain in ("", "ai.onnx") else node.domain
             opset = self.model.opsets.get(domain)
             if opset is None:
-                unsupported[(domain, node.op_type, 0)].append(node.name)
+                self.unsupported[(domain, node.op_type, 0)].append(node.name)
                 continue
             spec = lookup(domain, node.op_type, opset)
             if self._try_static(node, spec, opset):
                 continue
+            subgraphs = self._pending_subgraphs.pop(id(node), None)
+            if subgraphs is None:
+                subgraphs = self._build_subgraphs(node, _graph_attributes(node))
             if spec is None:
-                unsupported[(domain, node.op_type, opset)].append(node.name)
+                self.unsupported[(domain, node.op_type, opset)].append(node.name)
                 continue
             attrs = convert_attributes(spec, node)
             static_flags = [spec.is_static_input(i) for i in range(len(node.input))]
@@ -421,9 +531,43 @@ class _Builder:
                 for i, name in enumerate(node.input)
             ]
             steps.append(
-                Step(node, spec, attrs, list(node.input), list(node.output), static_flags, opset, prefer_flags)
+                Step(node, spec, attrs, list(node.input), list(node.output), static_flags, opset, prefer_flags,
+                     subgraphs)
             )
-        return steps, unsupported
+        return steps
+
+    def _build_subgraphs(self, node: onnx.NodeProto, graphs: list[tuple[str, onnx.GraphProto]]) -> dict[str, Subgraph]:
+        """Plans of ``node``'s subgraphs; their unsupported operators join this graph's report."""
+        built: dict[str, Subgraph] = {}
+        for attr, graph in graphs:
+            scope = f"{node.name}/{attr}/"
+            builder = _Builder(self.model, graph, None, None, None, self.freeze_params, outer=self, scope=scope)
+            plan = builder.build()
+            for key, names in builder.unsupported.items():
+                self.unsupported[key].extend(names)
+            built[attr] = Subgraph(attr, graph, self, plan, scope)
+        return built
+
+    def _fold_if(self, node: onnx.NodeProto, cond: np.ndarray) -> bool:
+        """An If whose condition is known: plan only the branch taken; fold it when it is static."""
+        values = np.asarray(cond).reshape(-1)
+        if values.size != 1:
+            return False
+        attr = "then_branch" if bool(values[0]) else "else_branch"
+        graphs = [(name, g) for name, g in _graph_attributes(node) if name == attr]
+        if not graphs:
+            return False
+        subgraphs = self._build_subgraphs(node, graphs)
+        plan = subgraphs[attr].plan
+        outputs = [plan.statics.get(name) for name in plan.outputs]
+        folded = not plan.steps and all(isinstance(v, np.ndarray) for v in outputs)
+        if folded and len(plan.outputs) == len(node.output):
+            for name, value in zip(node.output, outputs):
+                if name:
+                    self.statics[name] = value
+            return True
+        self._pending_subgraphs[id(node)] = subgraphs
+        return False
 
     def _static_inputs(self, node: onnx.NodeProto) -> list[object] | None:
         values = []
@@ -465,6 +609,8 @@ class _Builder:
                 return True
         if values is None or any(isinstance(v, SymArray) for v in values):
             return False
+        if op == "If" and spec is not None:
+            return self._fold_if(node, values[0])
         if spec is not None and not spec.foldable:
             return False
         if op in _NO_REFERENCE_FOLD or _has_subgraph(node):
@@ -522,9 +668,16 @@ class _Builder:
                     stack.extend(self._witness_tensors(static))
                 elif static is None:
                     stack.append(inp)
-            stack.extend(_outer_names(step.node))
+            if step.subgraphs:
+                for sub in step.subgraphs.values():
+                    stack.extend(sub.plan.outer_names)
+            else:
+                stack.extend(_outer_names(step.node))
             for axis_tensor in self._shape_witnesses(step):
                 stack.append(axis_tensor)
+        self._runtime_reads = {
+            n for n in seen if n not in produced_by and not isinstance(self.statics.get(n), np.ndarray)
+        }
         return [s for s in steps if id(s) in needed]
 
     def _witness_tensors(self, value: SymArray) -> list[str]:
@@ -543,47 +696,58 @@ class _Builder:
 
     def _params(self, steps: list[Step]) -> dict[str, ParamInfo]:
         used: dict[str, bool] = {}
+        read_statically: set[str] = set()
         for step in steps:
             for index, name in enumerate(step.inputs):
                 if name in self.params and not step.static_inputs[index]:
                     trainable = not step.spec.is_aux_input(index)
                     used[name] = used.get(name, True) and trainable
+                elif name in self.params:
+                    read_statically.add(name)
+            for sub in step.subgraphs.values():
+                for name, info in sub.plan.params.items():
+                    used[name] = used.get(name, True) and info.trainable
         for name in self.requested_outputs:
             if name in self.params:
                 used.setdefault(name, True)
         params = {}
         for name, trainable in used.items():
-            tensor = self.initializers[name]
+            tensor = self._initializer_proto(name)
             params[name] = ParamInfo(name, tuple(int(d) for d in tensor.dims), np_dtype(tensor.data_type), trainable)
-        # parameters read only statically are constants
-        for name in self.params:
-            if name not in params:
+        # parameters read only statically are constants (a subgraph: only those it reads)
+        for name in self.params if self.outer is None else read_statically:
+            if name not in params and name not in self.statics:
                 self.statics[name] = self._initializer_value(name)
         return params
 
     def _static_needs(self, steps: list[Step], inputs: list[str]) -> set[str]:
-        """Graph inputs whose values a converter needs at graph-construction time."""
+        """Graph inputs (for a subgraph: also enclosing-graph tensors) whose values a converter
+        needs at graph-construction time."""
         produced_by = {out: step for step in steps for out in step.outputs if out}
-        input_set = set(inputs)
-        needs: set[str] = set()
+        input_set = set(inputs) | self.visible
+        roots: list[str] = []
         for step in steps:
-            for index, name in enumerate(step.inputs):
-                if not name or not step.static_inputs[index] or name in self.statics:
+            roots.extend(name for index, name in enumerate(step.inputs) if name and step.static_inputs[index])
+            for sub in step.subgraphs.values():
+                roots.extend(n for n in sub.plan.static_needs if n not in sub.plan.inputs)
+        needs: set[str] = set()
+        for name in roots:
+            if name in self.statics or name in self.params:
+                continue
+            stack, seen = [name], set()
+            while stack:
+                cur = stack.pop()
+                if cur in seen:
                     continue
-                if name in self.params:
+                seen.add(cur)
+                if cur in input_set:
+                    needs.add(cur)
                     continue
-                stack, seen = [name], set()
-                while stack:
-                    cur = stack.pop()
-                    if cur in seen:
-                        continue
-                    seen.add(cur)
-                    if cur in input_set:
-                        needs.add(cur)
-                        continue
-                    producer = produced_by.get(cur)
-                    if producer is not None:
-                        stack.extend(i for i in producer.inputs if i and i not in self.statics)
+                producer = produced_by.get(cur)
+                if producer is not None:
+                    stack.extend(i for i in producer.inputs if i and i not in self.statics)
+                    for sub in producer.subgraphs.values():
+                        stack.extend(n for n in sub.plan.outer_names if n not in self.statics)
         return needs
 
 
@@ -605,6 +769,36 @@ def _attrs_plain(node: onnx.NodeProto) -> dict[str, object]:
     from .registry import attribute_value  # noqa: PLC0415
 
     return {a.name: attribute_value(a) for a in node.attribute}
+
+
+def _graph_attributes(node: onnx.NodeProto) -> list[tuple[str, onnx.GraphProto]]:
+    """(attribute name, graph) of every subgraph of ``node`` (GRAPHS attributes as 'name[i]')."""
+    found = []
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            found.append((attr.name, attr.g))
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            found.extend((f"{attr.name}[{i}]", g) for i, g in enumerate(attr.graphs))
+    return found
+
+
+def _collect_graph_infos(graph: onnx.GraphProto, into: dict[str, TensorInfo]) -> None:
+    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+        into[vi.name] = _raw_info(vi)
+    for tensor in graph.initializer:
+        into[tensor.name] = TensorInfo(np_dtype(tensor.data_type), tuple(int(d) for d in tensor.dims))
+
+
+def _collect_nested_infos(graph: onnx.GraphProto, into: dict[str, TensorInfo]) -> None:
+    """Inferred types of the tensors of every subgraph (at any depth) of ``graph``."""
+    for node in graph.node:
+        for _, sub in _graph_attributes(node):
+            _collect_graph_infos(sub, into)
+            _collect_nested_infos(sub, into)
+
+
+def _unsupported_error(unsupported: Mapping[tuple[str, str, int], list[str]]) -> UnsupportedOperatorError:
+    return UnsupportedOperatorError([(d, op, v, names) for (d, op, v), names in unsupported.items()])
 
 
 def _has_subgraph(node: onnx.NodeProto) -> bool:

@@ -187,6 +187,10 @@ def _unsqueeze(cx: NodeContext, x: object, axes: list[int]) -> object:
 @converter("Identity", since=21)
 @converter("Identity", since=23)
 def identity(cx: NodeContext, x: object) -> object:
+    if x is None:  # an empty optional
+        return None
+    if isinstance(x, list):  # a sequence (a list return value would mean several outputs)
+        return ([cx.F.identity(v) for v in x],)
     return cx.F.identity(x)
 
 
