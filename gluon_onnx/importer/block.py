@@ -31,9 +31,10 @@ def _param_key(onnx_name: str, taken: set[str]) -> str:
     return key
 
 
-def _first_ndarray(value: object) -> mx.nd.NDArray | None:
-    """The first NDArray in a (nested) list of inputs: sequences are lists, empty optionals None."""
-    if isinstance(value, mx.nd.NDArray):
+def _first_ndarray(value: object) -> mx.nd.NDArray | mx.sym.Symbol | None:
+    """The first NDArray (or Symbol, when a parent block traces this one) in a (nested) list of
+    inputs: sequences are lists, empty optionals None."""
+    if isinstance(value, (mx.nd.NDArray, mx.sym.Symbol)):
         return value
     if isinstance(value, (list, tuple)):
         for item in value:
