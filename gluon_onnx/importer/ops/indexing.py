@@ -124,6 +124,13 @@ def _scatter_rows(cx: NodeContext, data: object, rows: object, updates: object, 
         table = F.reshape(data, shape=(row_count, -1))
     else:
         raise NeedsSpecialization("scatter over a tensor with symbolic sizes on both sides")
+    if reduction in ("none", "add"):
+        # these MXNet kernels do not check bounds: keep invalid (out-of-range) indices inside the table
+        if isinstance(row_count, int):
+            rows = F.clip(rows, 0, max(row_count - 1, 0))
+        else:
+            last_row = F.slice_axis(F.shape_array(table), axis=0, begin=0, end=1) - 1
+            rows = F.broadcast_minimum(F.relu(rows), last_row)
     if reduction == "none":
         return F.contrib.index_copy(table, rows, updates)
     if reduction == "add":
