@@ -37,7 +37,7 @@ def _wrap_negative(cx: NodeContext, index: object, length: object) -> object:
 
 def _grid(cx: NodeContext, like: object, axis: int, rank: int) -> object:
     """int64 coordinates along ``axis`` of every element of ``like``."""
-    return cx.F.broadcast_like(axis_positions(cx, like, axis, rank), like)
+    return cx.F.broadcast_like(axis_positions(cx, like, axis, rank, "int64"), like)
 
 
 def _linear_index(cx: NodeContext, coords: list, dims: list, data: object) -> object:
@@ -144,9 +144,8 @@ def _scatter_rows(cx: NodeContext, data: object, rows: object, updates: object, 
     count = cx.in_shape(1)
     if all(isinstance(d, int) for d in count) and isinstance(row_count, int) and isinstance(row_size, int):
         cx.check_elements([int(np.prod(count, dtype=np.int64)), row_count, row_size])
-    targets = F.reshape(F.contrib.arange_like(F.Cast(F.slice_axis(table, axis=1, begin=0, end=1), dtype="float32")),
-                        shape=(1, -1))
-    hits = F.broadcast_equal(F.reshape(F.Cast(rows, dtype="float32"), shape=(-1, 1)), targets)
+    targets = F.reshape(axis_positions(cx, table, 0, 2, cx.in_storage(0)), shape=(1, -1))
+    hits = F.broadcast_equal(F.reshape(rows, shape=(-1, 1)), targets)
     hits = F.Cast(F.expand_dims(hits, axis=2), dtype="bool")
     onnx_dtype = cx.out_dtype(0) or np.dtype(np.float32)
     if reduction == "mul":
@@ -247,7 +246,7 @@ def tensor_scatter(cx: NodeContext, past_cache: object, update: object, write_in
     rows = F.reshape(update, shape=(0, heads, length, width))
     # (batch, heads, capacity) template of one coordinate per cache row
     row_template = F.reshape(F.slice_axis(cache, axis=3, begin=0, end=1), shape=(0, 0, -1))
-    offset = F.reshape(axis_positions(cx, row_template, 2, 3), shape=(1, 1, -1))
+    offset = F.reshape(axis_positions(cx, row_template, 2, 3, cx.in_storage(0)), shape=(1, 1, -1))
     if write_indices is not None:
         start = F.reshape(_as_int64(cx, 2, write_indices), shape=(-1, 1, 1))
         offset = F.broadcast_sub(offset, start)
@@ -280,10 +279,11 @@ def one_hot(cx: NodeContext, indices: object, depth: object, values: object, *, 
     index = F.where(index < 0, index + count, index)
     expanded = F.expand_dims(index, axis=axis) if rank else np_reshape(F, index, (1,))
     classes = cx.const(np.arange(count, dtype=np.int64).reshape((1,) * axis + (count,) + (1,) * (rank - axis)))
-    hot = F.Cast(F.broadcast_equal(expanded, classes), dtype="bool")
-    off = np_reshape(F, F.slice_axis(values, axis=0, begin=0, end=1), ())
-    on = np_reshape(F, F.slice_axis(values, axis=0, begin=1, end=2), ())
-    return npi(F, "where", hot, on, off)
+    hot = F.broadcast_equal(expanded, classes)
+    # legacy where (any rank; numpy where stops at 5 dims) on explicitly broadcast values
+    off = F.broadcast_like(F.reshape(F.slice_axis(values, axis=0, begin=0, end=1), shape=(1,) * (rank + 1)), hot)
+    on = F.broadcast_like(F.reshape(F.slice_axis(values, axis=0, begin=1, end=2), shape=(1,) * (rank + 1)), hot)
+    return F.where(hot, on, off)
 
 
 # --- data-dependent shapes (imperative only) ------------------------------------------------------

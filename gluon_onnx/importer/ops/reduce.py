@@ -197,12 +197,21 @@ def argmin(cx: NodeContext, data: object, *, axis: int = 0, keepdims: int = 1, s
     return _arg_extreme(cx, data, "argmin", axis, keepdims, select_last_index)
 
 
-def axis_positions(cx: NodeContext, x: object, axis: int, rank: int) -> object:
-    """int64 tensor of shape (1, .., n, .., 1) holding 0..n-1 along ``axis`` (n = size of ``x`` there)."""
+def axis_positions(cx: NodeContext, x: object, axis: int, rank: int, storage: str | None) -> object:
+    """int64 tensor of shape (1, .., n, .., 1) holding 0..n-1 along ``axis`` (n = size of ``x`` there).
+
+    ``storage`` is the MXNet dtype of ``x``.
+    """
     F = cx.F
-    line = F.slice(x, begin=(None,) * rank, end=tuple(None if i == axis else 1 for i in range(rank)))
-    # arange in float32 (exact up to 2**24) whatever the input type
-    return F.Cast(F.contrib.arange_like(F.Cast(line, dtype="float32")), dtype="int64")
+    source = x
+    if storage not in ("float32", "float64", "int32", "int64"):
+        # arange_like counts in the dtype of its input: use a float32 copy of one line instead
+        for i in range(rank):
+            if i != axis:
+                source = F.slice_axis(source, axis=i, begin=0, end=1)
+        source = F.Cast(source, dtype="float32")
+    line = F.Cast(F.contrib.arange_like(source, axis=axis), dtype="int64")
+    return F.reshape(line, shape=(1,) * axis + (-1,) + (1,) * (rank - axis - 1))
 
 
 # --- CumSum / CumProd -------------------------------------------------------------------------
@@ -316,7 +325,8 @@ def top_k(cx: NodeContext, x: object, k: object, *, axis: int = -1, largest: int
 def _hardmax_along(cx: NodeContext, x: object, axis: int, rank: int) -> object:
     F = cx.F
     first_max = npi(F, "argmax", x, axis=axis, keepdims=True)
-    return F.Cast(F.broadcast_equal(axis_positions(cx, x, axis, rank), first_max), dtype=cx.out_storage(0))
+    positions = axis_positions(cx, x, axis, rank, cx.in_storage(0))
+    return F.Cast(F.broadcast_equal(positions, first_max), dtype=cx.out_storage(0))
 
 
 @converter("Hardmax", since=1)

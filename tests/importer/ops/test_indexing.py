@@ -289,3 +289,22 @@ def test_scatter_nd_out_of_range_index_does_not_crash(reduction: str) -> None:
     (out,) = rep.run([data, np.array([[2**40], [-9]], dtype=np.int64), np.ones((2, 2), dtype=np.float32)])
     assert out.shape == data.shape
     assert np.isfinite(out).all()
+
+
+def test_gather_elements_rank7() -> None:
+    """Rank 7 (NLL loss over N, C, d1..d5): beyond MXNet's 6-d slice and 5-d numpy broadcast limits."""
+    x = _RNG.random((2, 3, 2, 1, 2, 1, 2)).astype(np.float32)
+    indices = _RNG.integers(-3, 3, size=(2, 1, 2, 1, 2, 1, 2)).astype(np.int64)
+    model = _single_node_model("GatherElements", [("x", TensorProto.FLOAT, x.shape),
+                                                  ("i", TensorProto.INT64, indices.shape)], ["y"], {"axis": 1},
+                               opset=13)
+    check_model(model, {"x": x, "i": indices})
+
+
+def test_one_hot_rank6_output() -> None:
+    indices = _RNG.integers(0, 3, size=(2, 1, 2, 1, 2)).astype(np.int64)
+    depth = numpy_helper.from_array(np.array(3, dtype=np.int64), "depth")
+    model = _single_node_model("OneHot", [("i", TensorProto.INT64, indices.shape), ("v", TensorProto.FLOAT, [2])],
+                               ["y"], {"axis": 2}, [depth], opset=11, output_types=[TensorProto.FLOAT])
+    model.graph.node[0].input[:] = ["i", "depth", "v"]
+    check_model(model, {"i": indices, "v": np.array([0.5, 2.0], dtype=np.float32)})
