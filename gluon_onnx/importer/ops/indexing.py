@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...dtypes import to_storage
 from ..context import NeedsSpecialization, NodeContext
 from ..mxops import npi
 from ..mxops import reshape as np_reshape
@@ -124,6 +123,16 @@ def _scatter_rows(cx: NodeContext, data: object, rows: object, updates: object, 
         table = F.reshape(data, shape=(row_count, -1))
     else:
         raise NeedsSpecialization("scatter over a tensor with symbolic sizes on both sides")
+    storage = cx.in_storage(0) or "float32"
+    if storage == "bool":  # MXNet's scatter kernels have no bool version
+        table, updates = F.Cast(table, dtype="uint8"), F.Cast(updates, dtype="uint8")
+        return F.Cast(_combine_rows(cx, table, rows, updates, row_count, row_size, reduction, "uint8"), dtype="bool")
+    return _combine_rows(cx, table, rows, updates, row_count, row_size, reduction, storage)
+
+
+def _combine_rows(cx: NodeContext, table: object, rows: object, updates: object, row_count: object,
+                  row_size: object, reduction: str, storage: str) -> object:
+    F = cx.F
     if reduction in ("none", "add"):
         # these MXNet kernels do not check bounds: keep invalid (out-of-range) indices inside the table
         if isinstance(row_count, int):
@@ -141,21 +150,20 @@ def _scatter_rows(cx: NodeContext, data: object, rows: object, updates: object, 
         raise cx.fail(f"reduction {reduction!r} is not supported")
     # No MXNet operator combines duplicate targets by product/max/min: compare every update with
     # every row (U x rows x row_size values) and reduce over the updates.
-    count = cx.in_shape(1)
-    if all(isinstance(d, int) for d in count) and isinstance(row_count, int) and isinstance(row_size, int):
-        cx.check_elements([int(np.prod(count, dtype=np.int64)), row_count, row_size])
-    targets = F.reshape(axis_positions(cx, table, 0, 2, cx.in_storage(0)), shape=(1, -1))
+    update_shape = cx.in_shape(2)
+    if all(isinstance(d, int) for d in (*update_shape, row_count)):
+        cx.check_elements([int(np.prod(update_shape, dtype=np.int64)), row_count])
+    targets = F.reshape(axis_positions(cx, table, 0, 2, storage), shape=(1, -1))
     hits = F.broadcast_equal(F.reshape(rows, shape=(-1, 1)), targets)
     hits = F.Cast(F.expand_dims(hits, axis=2), dtype="bool")
-    onnx_dtype = cx.out_dtype(0) or np.dtype(np.float32)
     if reduction == "mul":
         neutral: object = 1
-    elif onnx_dtype.kind == "f" or cx.out_storage(0).startswith("float"):
+    elif storage.startswith("float"):
         neutral = -np.inf if reduction == "max" else np.inf
     else:
-        info = np.iinfo(onnx_dtype)
+        info = np.iinfo(np.dtype(storage))
         neutral = info.min if reduction == "max" else info.max
-    neutral_value = cx.const(to_storage(np.array(neutral, dtype=onnx_dtype)))
+    neutral_value = cx.const(np.array(neutral, dtype=storage))
     candidates = npi(F, "where", hits, F.expand_dims(updates, axis=1), neutral_value)
     if reduction == "mul":
         return table * F.prod(candidates, axis=0)
@@ -280,10 +288,14 @@ def one_hot(cx: NodeContext, indices: object, depth: object, values: object, *, 
     expanded = F.expand_dims(index, axis=axis) if rank else np_reshape(F, index, (1,))
     classes = cx.const(np.arange(count, dtype=np.int64).reshape((1,) * axis + (count,) + (1,) * (rank - axis)))
     hot = F.broadcast_equal(expanded, classes)
+    as_bool = cx.out_storage(0) == "bool"
+    if as_bool:  # legacy where/broadcast have no bool version
+        values = F.Cast(values, dtype="uint8")
     # legacy where (any rank; numpy where stops at 5 dims) on explicitly broadcast values
     off = F.broadcast_like(F.reshape(F.slice_axis(values, axis=0, begin=0, end=1), shape=(1,) * (rank + 1)), hot)
     on = F.broadcast_like(F.reshape(F.slice_axis(values, axis=0, begin=1, end=2), shape=(1,) * (rank + 1)), hot)
-    return F.where(hot, on, off)
+    out = F.where(hot, on, off)
+    return F.Cast(out, dtype="bool") if as_bool else out
 
 
 # --- data-dependent shapes (imperative only) ------------------------------------------------------

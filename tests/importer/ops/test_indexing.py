@@ -308,3 +308,26 @@ def test_one_hot_rank6_output() -> None:
                                ["y"], {"axis": 2}, [depth], opset=11, output_types=[TensorProto.FLOAT])
     model.graph.node[0].input[:] = ["i", "depth", "v"]
     check_model(model, {"i": indices, "v": np.array([0.5, 2.0], dtype=np.float32)})
+
+
+@pytest.mark.parametrize("op", ["ScatterND", "ScatterElements"])
+def test_scatter_bool_mask(op: str) -> None:
+    data = np.zeros((3, 4), dtype=bool)
+    indices = np.array([[0, 1], [2, 3]], dtype=np.int64) if op == "ScatterND" else np.array([[1], [3], [0]])
+    updates = np.ones(2 if op == "ScatterND" else (3, 1), dtype=bool)
+    inputs = [("d", TensorProto.BOOL, data.shape), ("i", TensorProto.INT64, indices.shape),
+              ("u", TensorProto.BOOL, updates.shape)]
+    attrs = {} if op == "ScatterND" else {"axis": 1}
+    model = _single_node_model(op, inputs, ["y"], attrs, opset=13)
+    check_model(model, {"d": data, "i": indices.astype(np.int64), "u": updates})
+
+
+def test_one_hot_bool_values() -> None:
+    depth = numpy_helper.from_array(np.array(3, dtype=np.int64), "depth")
+    model = _single_node_model("OneHot", [("i", TensorProto.INT64, [4]), ("v", TensorProto.BOOL, [2])], ["y"], {},
+                               [depth], opset=11, output_types=[TensorProto.BOOL])
+    model.graph.node[0].input[:] = ["i", "depth", "v"]
+    # no oracle runs bool OneHot: -1 wraps to class 2, 5 is out of range (all off)
+    expected = np.arange(3) == np.array([0, 2, 2, -100])[:, None]
+    check_model(model, {"i": np.array([0, 2, -1, 5], dtype=np.int64), "v": np.array([False, True])},
+                expected=[expected])
