@@ -10,21 +10,13 @@ from ..mxops import npi
 from ..mxops import reshape as np_reshape
 from ..registry import converter
 from ._helpers import norm_axis
-from .reduce import axis_positions
+from .reduce import axis_positions, dim_size
 
 # --- helpers ----------------------------------------------------------------------------------
 
 
 def _as_int64(cx: NodeContext, index: int, value: object) -> object:
     return value if cx.in_storage(index) == "int64" else cx.F.Cast(value, dtype="int64")
-
-
-def _size_of(cx: NodeContext, x: object, dim: object, axis: int) -> object:
-    """``dim`` (size of ``x`` along ``axis``) as an int, or a (1,) int64 tensor when symbolic."""
-    if isinstance(dim, int):
-        return dim
-    F = cx.F
-    return F.slice_axis(F.shape_array(x), axis=0, begin=axis, end=axis + 1)
 
 
 def _wrap_negative(cx: NodeContext, index: object, length: object) -> object:
@@ -44,7 +36,7 @@ def _linear_index(cx: NodeContext, coords: list, dims: list, data: object) -> ob
     F = cx.F
     linear = coords[0]
     for axis in range(1, len(coords)):
-        size = _size_of(cx, data, dims[axis], axis)
+        size = dim_size(cx, data, dims[axis], axis)
         linear = linear * size if isinstance(size, int) else F.broadcast_mul(linear, size)
         linear = linear + coords[axis]
     return linear
@@ -70,21 +62,16 @@ def gather(cx: NodeContext, data: object, indices: object, *, axis: int = 0) -> 
     return cx.F.take(data, indices, axis=axis, mode="wrap")
 
 
-def gather_elements_of(cx: NodeContext, data: object, index: object, axis: int, rank: int) -> object:
-    """GatherElements with int64 ``index`` (negative entries allowed: gather_nd wraps them)."""
-    F = cx.F
-    coords = [index if i == axis else _grid(cx, index, i, rank) for i in range(rank)]
-    return F.gather_nd(data, F.stack(*coords, axis=0))
-
-
 @converter("GatherElements", since=11)
 @converter("GatherElements", since=13)
 def gather_elements(cx: NodeContext, data: object, indices: object, *, axis: int = 0) -> object:
+    F = cx.F
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
     index = _as_int64(cx, 1, indices)
-    length = _size_of(cx, data, cx.in_shape(0)[axis], axis)
-    return gather_elements_of(cx, data, _wrap_negative(cx, index, length), axis, rank)
+    # gather_nd maps in-range negative indices itself (and rejects out-of-range ones)
+    coords = [index if i == axis else _grid(cx, index, i, rank) for i in range(rank)]
+    return F.gather_nd(data, F.stack(*coords, axis=0))
 
 
 def _index_tuples_first(cx: NodeContext, indices: object, batch_dims: int) -> object:
@@ -178,7 +165,7 @@ def _scatter_elements(cx: NodeContext, data: object, indices: object, updates: o
     shape = cx.in_shape(0)
     rank = len(shape)
     axis = norm_axis(cx, axis, rank)
-    index = _wrap_negative(cx, _as_int64(cx, 1, indices), _size_of(cx, data, shape[axis], axis))
+    index = _wrap_negative(cx, _as_int64(cx, 1, indices), dim_size(cx, data, shape[axis], axis))
     coords = [index if i == axis else _grid(cx, index, i, rank) for i in range(rank)]
     rows = F.reshape(_linear_index(cx, coords, list(shape), data), shape=(-1,))
     values = F.reshape(updates, shape=(-1, 1))
@@ -219,7 +206,7 @@ def scatter_nd(cx: NodeContext, data: object, indices: object, updates: object, 
     coords = []
     for axis in range(depth):
         component = F.reshape(F.slice_axis(tuples, axis=0, begin=axis, end=axis + 1), shape=(-1,))
-        coords.append(_wrap_negative(cx, component, _size_of(cx, data, shape[axis], axis)))
+        coords.append(_wrap_negative(cx, component, dim_size(cx, data, shape[axis], axis)))
     rows = _linear_index(cx, coords, shape, data)
     row_size = _product(shape[depth:])
     update_count = _product(list(index_shape[:-1]))

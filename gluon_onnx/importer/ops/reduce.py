@@ -155,9 +155,8 @@ _register_reduce("ReduceLogSumExp", "log_sum_exp", (1, 11, 13), (18, 28))
 # --- ArgMax / ArgMin --------------------------------------------------------------------------
 
 
-def axis_length(cx: NodeContext, input_index: int, x: object, axis: int) -> object:
-    """Size of ``x`` along ``axis``: an int when known, else a (1,) int64 tensor."""
-    dim = cx.in_shape(input_index)[axis]
+def dim_size(cx: NodeContext, x: object, dim: object, axis: int) -> object:
+    """``dim``, the size of ``x`` along ``axis``: as an int when known, else as a (1,) int64 tensor."""
     if isinstance(dim, int):
         return dim
     F = cx.F
@@ -173,7 +172,7 @@ def _arg_extreme(cx: NodeContext, x: object, op: str, axis: int, keepdims: int, 
     source = F.reverse(x, axis=axis) if select_last_index else x
     index = npi(F, op, source, axis=axis, keepdims=bool(keepdims))
     if select_last_index:
-        length = axis_length(cx, 0, x, axis)
+        length = dim_size(cx, x, cx.in_shape(0)[axis], axis)
         if isinstance(length, int):
             index = (length - 1) - index
         else:
