@@ -5,27 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...dtypes import to_storage
 from ..context import NeedsSpecialization, NodeContext
 from ..mxops import npi
 from ..mxops import reshape as np_reshape
 from ..registry import converter
 from ._helpers import norm_axis
-from .reduce import axis_positions
+from .reduce import axis_positions, dim_size
 
 # --- helpers ----------------------------------------------------------------------------------
 
 
 def _as_int64(cx: NodeContext, index: int, value: object) -> object:
     return value if cx.in_storage(index) == "int64" else cx.F.Cast(value, dtype="int64")
-
-
-def _size_of(cx: NodeContext, x: object, dim: object, axis: int) -> object:
-    """``dim`` (size of ``x`` along ``axis``) as an int, or a (1,) int64 tensor when symbolic."""
-    if isinstance(dim, int):
-        return dim
-    F = cx.F
-    return F.slice_axis(F.shape_array(x), axis=0, begin=axis, end=axis + 1)
 
 
 def _wrap_negative(cx: NodeContext, index: object, length: object) -> object:
@@ -37,7 +28,7 @@ def _wrap_negative(cx: NodeContext, index: object, length: object) -> object:
 
 def _grid(cx: NodeContext, like: object, axis: int, rank: int) -> object:
     """int64 coordinates along ``axis`` of every element of ``like``."""
-    return cx.F.broadcast_like(axis_positions(cx, like, axis, rank), like)
+    return cx.F.broadcast_like(axis_positions(cx, like, axis, rank, "int64"), like)
 
 
 def _linear_index(cx: NodeContext, coords: list, dims: list, data: object) -> object:
@@ -45,7 +36,7 @@ def _linear_index(cx: NodeContext, coords: list, dims: list, data: object) -> ob
     F = cx.F
     linear = coords[0]
     for axis in range(1, len(coords)):
-        size = _size_of(cx, data, dims[axis], axis)
+        size = dim_size(cx, data, dims[axis], axis)
         linear = linear * size if isinstance(size, int) else F.broadcast_mul(linear, size)
         linear = linear + coords[axis]
     return linear
@@ -71,21 +62,16 @@ def gather(cx: NodeContext, data: object, indices: object, *, axis: int = 0) -> 
     return cx.F.take(data, indices, axis=axis, mode="wrap")
 
 
-def gather_elements_of(cx: NodeContext, data: object, index: object, axis: int, rank: int) -> object:
-    """GatherElements with int64 ``index`` (negative entries allowed: gather_nd wraps them)."""
-    F = cx.F
-    coords = [index if i == axis else _grid(cx, index, i, rank) for i in range(rank)]
-    return F.gather_nd(data, F.stack(*coords, axis=0))
-
-
 @converter("GatherElements", since=11)
 @converter("GatherElements", since=13)
 def gather_elements(cx: NodeContext, data: object, indices: object, *, axis: int = 0) -> object:
+    F = cx.F
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
     index = _as_int64(cx, 1, indices)
-    length = _size_of(cx, data, cx.in_shape(0)[axis], axis)
-    return gather_elements_of(cx, data, _wrap_negative(cx, index, length), axis, rank)
+    # gather_nd maps in-range negative indices itself (and rejects out-of-range ones)
+    coords = [index if i == axis else _grid(cx, index, i, rank) for i in range(rank)]
+    return F.gather_nd(data, F.stack(*coords, axis=0))
 
 
 def _index_tuples_first(cx: NodeContext, indices: object, batch_dims: int) -> object:
@@ -124,6 +110,23 @@ def _scatter_rows(cx: NodeContext, data: object, rows: object, updates: object, 
         table = F.reshape(data, shape=(row_count, -1))
     else:
         raise NeedsSpecialization("scatter over a tensor with symbolic sizes on both sides")
+    storage = cx.in_storage(0) or "float32"
+    if storage == "bool":  # MXNet's scatter kernels have no bool version
+        table, updates = F.Cast(table, dtype="uint8"), F.Cast(updates, dtype="uint8")
+        return F.Cast(_combine_rows(cx, table, rows, updates, row_count, row_size, reduction, "uint8"), dtype="bool")
+    return _combine_rows(cx, table, rows, updates, row_count, row_size, reduction, storage)
+
+
+def _combine_rows(cx: NodeContext, table: object, rows: object, updates: object, row_count: object,
+                  row_size: object, reduction: str, storage: str) -> object:
+    F = cx.F
+    if reduction in ("none", "add"):
+        # these MXNet kernels do not check bounds: keep invalid (out-of-range) indices inside the table
+        if isinstance(row_count, int):
+            rows = F.clip(rows, 0, max(row_count - 1, 0))
+        else:
+            last_row = F.slice_axis(F.shape_array(table), axis=0, begin=0, end=1) - 1
+            rows = F.broadcast_minimum(F.relu(rows), last_row)
     if reduction == "none":
         return F.contrib.index_copy(table, rows, updates)
     if reduction == "add":
@@ -134,22 +137,20 @@ def _scatter_rows(cx: NodeContext, data: object, rows: object, updates: object, 
         raise cx.fail(f"reduction {reduction!r} is not supported")
     # No MXNet operator combines duplicate targets by product/max/min: compare every update with
     # every row (U x rows x row_size values) and reduce over the updates.
-    count = cx.in_shape(1)
-    if all(isinstance(d, int) for d in count) and isinstance(row_count, int) and isinstance(row_size, int):
-        cx.check_elements([int(np.prod(count, dtype=np.int64)), row_count, row_size])
-    targets = F.reshape(F.contrib.arange_like(F.Cast(F.slice_axis(table, axis=1, begin=0, end=1), dtype="float32")),
-                        shape=(1, -1))
-    hits = F.broadcast_equal(F.reshape(F.Cast(rows, dtype="float32"), shape=(-1, 1)), targets)
+    update_shape = cx.in_shape(2)
+    if all(isinstance(d, int) for d in (*update_shape, row_count)):
+        cx.check_elements([int(np.prod(update_shape, dtype=np.int64)), row_count])
+    targets = F.reshape(axis_positions(cx, table, 0, 2, storage), shape=(1, -1))
+    hits = F.broadcast_equal(F.reshape(rows, shape=(-1, 1)), targets)
     hits = F.Cast(F.expand_dims(hits, axis=2), dtype="bool")
-    onnx_dtype = cx.out_dtype(0) or np.dtype(np.float32)
     if reduction == "mul":
         neutral: object = 1
-    elif onnx_dtype.kind == "f" or cx.out_storage(0).startswith("float"):
+    elif storage.startswith("float"):
         neutral = -np.inf if reduction == "max" else np.inf
     else:
-        info = np.iinfo(onnx_dtype)
+        info = np.iinfo(np.dtype(storage))
         neutral = info.min if reduction == "max" else info.max
-    neutral_value = cx.const(to_storage(np.array(neutral, dtype=onnx_dtype)))
+    neutral_value = cx.const(np.array(neutral, dtype=storage))
     candidates = npi(F, "where", hits, F.expand_dims(updates, axis=1), neutral_value)
     if reduction == "mul":
         return table * F.prod(candidates, axis=0)
@@ -164,7 +165,7 @@ def _scatter_elements(cx: NodeContext, data: object, indices: object, updates: o
     shape = cx.in_shape(0)
     rank = len(shape)
     axis = norm_axis(cx, axis, rank)
-    index = _wrap_negative(cx, _as_int64(cx, 1, indices), _size_of(cx, data, shape[axis], axis))
+    index = _wrap_negative(cx, _as_int64(cx, 1, indices), dim_size(cx, data, shape[axis], axis))
     coords = [index if i == axis else _grid(cx, index, i, rank) for i in range(rank)]
     rows = F.reshape(_linear_index(cx, coords, list(shape), data), shape=(-1,))
     values = F.reshape(updates, shape=(-1, 1))
@@ -205,7 +206,7 @@ def scatter_nd(cx: NodeContext, data: object, indices: object, updates: object, 
     coords = []
     for axis in range(depth):
         component = F.reshape(F.slice_axis(tuples, axis=0, begin=axis, end=axis + 1), shape=(-1,))
-        coords.append(_wrap_negative(cx, component, _size_of(cx, data, shape[axis], axis)))
+        coords.append(_wrap_negative(cx, component, dim_size(cx, data, shape[axis], axis)))
     rows = _linear_index(cx, coords, shape, data)
     row_size = _product(shape[depth:])
     update_count = _product(list(index_shape[:-1]))
@@ -240,7 +241,7 @@ def tensor_scatter(cx: NodeContext, past_cache: object, update: object, write_in
     rows = F.reshape(update, shape=(0, heads, length, width))
     # (batch, heads, capacity) template of one coordinate per cache row
     row_template = F.reshape(F.slice_axis(cache, axis=3, begin=0, end=1), shape=(0, 0, -1))
-    offset = F.reshape(axis_positions(cx, row_template, 2, 3), shape=(1, 1, -1))
+    offset = F.reshape(axis_positions(cx, row_template, 2, 3, cx.in_storage(0)), shape=(1, 1, -1))
     if write_indices is not None:
         start = F.reshape(_as_int64(cx, 2, write_indices), shape=(-1, 1, 1))
         offset = F.broadcast_sub(offset, start)
@@ -273,10 +274,15 @@ def one_hot(cx: NodeContext, indices: object, depth: object, values: object, *, 
     index = F.where(index < 0, index + count, index)
     expanded = F.expand_dims(index, axis=axis) if rank else np_reshape(F, index, (1,))
     classes = cx.const(np.arange(count, dtype=np.int64).reshape((1,) * axis + (count,) + (1,) * (rank - axis)))
-    hot = F.Cast(F.broadcast_equal(expanded, classes), dtype="bool")
-    off = np_reshape(F, F.slice_axis(values, axis=0, begin=0, end=1), ())
-    on = np_reshape(F, F.slice_axis(values, axis=0, begin=1, end=2), ())
-    return npi(F, "where", hot, on, off)
+    hot = F.broadcast_equal(expanded, classes)
+    as_bool = cx.out_storage(0) == "bool"
+    if as_bool:  # legacy where/broadcast have no bool version
+        values = F.Cast(values, dtype="uint8")
+    # legacy where (any rank; numpy where stops at 5 dims) on explicitly broadcast values
+    off = F.broadcast_like(F.reshape(F.slice_axis(values, axis=0, begin=0, end=1), shape=(1,) * (rank + 1)), hot)
+    on = F.broadcast_like(F.reshape(F.slice_axis(values, axis=0, begin=1, end=2), shape=(1,) * (rank + 1)), hot)
+    out = F.where(hot, on, off)
+    return F.Cast(out, dtype="bool") if as_bool else out
 
 
 # --- data-dependent shapes (imperative only) ------------------------------------------------------

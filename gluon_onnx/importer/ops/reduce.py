@@ -155,9 +155,8 @@ _register_reduce("ReduceLogSumExp", "log_sum_exp", (1, 11, 13), (18, 28))
 # --- ArgMax / ArgMin --------------------------------------------------------------------------
 
 
-def axis_length(cx: NodeContext, input_index: int, x: object, axis: int) -> object:
-    """Size of ``x`` along ``axis``: an int when known, else a (1,) int64 tensor."""
-    dim = cx.in_shape(input_index)[axis]
+def dim_size(cx: NodeContext, x: object, dim: object, axis: int) -> object:
+    """``dim``, the size of ``x`` along ``axis``: as an int when known, else as a (1,) int64 tensor."""
     if isinstance(dim, int):
         return dim
     F = cx.F
@@ -173,7 +172,7 @@ def _arg_extreme(cx: NodeContext, x: object, op: str, axis: int, keepdims: int, 
     source = F.reverse(x, axis=axis) if select_last_index else x
     index = npi(F, op, source, axis=axis, keepdims=bool(keepdims))
     if select_last_index:
-        length = axis_length(cx, 0, x, axis)
+        length = dim_size(cx, x, cx.in_shape(0)[axis], axis)
         if isinstance(length, int):
             index = (length - 1) - index
         else:
@@ -197,12 +196,21 @@ def argmin(cx: NodeContext, data: object, *, axis: int = 0, keepdims: int = 1, s
     return _arg_extreme(cx, data, "argmin", axis, keepdims, select_last_index)
 
 
-def axis_positions(cx: NodeContext, x: object, axis: int, rank: int) -> object:
-    """int64 tensor of shape (1, .., n, .., 1) holding 0..n-1 along ``axis`` (n = size of ``x`` there)."""
+def axis_positions(cx: NodeContext, x: object, axis: int, rank: int, storage: str | None) -> object:
+    """int64 tensor of shape (1, .., n, .., 1) holding 0..n-1 along ``axis`` (n = size of ``x`` there).
+
+    ``storage`` is the MXNet dtype of ``x``.
+    """
     F = cx.F
-    line = F.slice(x, begin=(None,) * rank, end=tuple(None if i == axis else 1 for i in range(rank)))
-    # arange in float32 (exact up to 2**24) whatever the input type
-    return F.Cast(F.contrib.arange_like(F.Cast(line, dtype="float32")), dtype="int64")
+    source = x
+    if storage not in ("float32", "float64", "int32", "int64"):
+        # arange_like counts in the dtype of its input: use a float32 copy of one line instead
+        for i in range(rank):
+            if i != axis:
+                source = F.slice_axis(source, axis=i, begin=0, end=1)
+        source = F.Cast(source, dtype="float32")
+    line = F.Cast(F.contrib.arange_like(source, axis=axis), dtype="int64")
+    return F.reshape(line, shape=(1,) * axis + (-1,) + (1,) * (rank - axis - 1))
 
 
 # --- CumSum / CumProd -------------------------------------------------------------------------
@@ -316,7 +324,8 @@ def top_k(cx: NodeContext, x: object, k: object, *, axis: int = -1, largest: int
 def _hardmax_along(cx: NodeContext, x: object, axis: int, rank: int) -> object:
     F = cx.F
     first_max = npi(F, "argmax", x, axis=axis, keepdims=True)
-    return F.Cast(F.broadcast_equal(axis_positions(cx, x, axis, rank), first_max), dtype=cx.out_storage(0))
+    positions = axis_positions(cx, x, axis, rank, cx.in_storage(0))
+    return F.Cast(F.broadcast_equal(positions, first_max), dtype=cx.out_storage(0))
 
 
 @converter("Hardmax", since=1)
