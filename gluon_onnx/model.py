@@ -39,6 +39,8 @@ class LoadedModel:
     proto: onnx.ModelProto
     base_dir: str | None
     opsets: dict[str, int] = field(default_factory=dict)
+    #: the graph ONNX shape inference runs on when ``proto`` holds operators it does not know
+    shape_source: onnx.ModelProto | None = None
 
     @property
     def opset(self) -> int:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from ..model import ModelSource, read_model
 from .block import OnnxBlock
+from .optimize import optimize_for_inference
 from .plan import build_plan
 
 __all__ = ["OnnxBlock", "load_block"]
@@ -20,6 +21,7 @@ def load_block(
     dynamic_batch: bool = False,
     base_dir: str | None = None,
     prefix: str | None = None,
+    optimize: bool = False,
 ) -> OnnxBlock:
     """Import an ONNX model as a hybridizable Gluon block.
 
@@ -41,6 +43,11 @@ def load_block(
         Directory of external data files (default: the model file's directory).
     prefix : str, optional
         Gluon name prefix of the block.
+    optimize : bool
+        Build an inference-only block: BatchNorm folded into convolutions, GELU and LayerNorm
+        patterns fused, all initializers constants (so constant subgraphs fold), and
+        ``hybridize()`` partitions the graph with MXNet's oneDNN backend on CPU contexts.
+        The block is not trainable and exports the optimized graph.
 
     Returns
     -------
@@ -66,6 +73,8 @@ def load_block(
             if len(dims):
                 declared = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in dims]
                 shapes[vi.name] = ["batch"] + declared[1:]
-    plan = build_plan(model, outputs=outputs, input_shapes=shapes)
-    options = {"outputs": list(outputs) if outputs else None, "input_shapes": shapes}
+    if optimize:
+        model, _ = optimize_for_inference(model)
+    plan = build_plan(model, outputs=outputs, input_shapes=shapes, freeze_params=optimize)
+    options = {"outputs": list(outputs) if outputs else None, "input_shapes": shapes, "freeze_params": optimize}
     return OnnxBlock(model, plan, ctx=ctx, build_options=options, prefix=prefix)

@@ -171,6 +171,15 @@ class OnnxBlock(gluon.HybridBlock):
         return self._specialized
 
     # --- running -----------------------------------------------------------------------
+    def hybridize(self, active: bool = True, backend: str | None = None, **kwargs: object) -> None:
+        """Gluon's hybridize; inference-optimized blocks default to the oneDNN backend on CPU."""
+        if (backend is None and active and self._build_options.get("freeze_params")
+                and all(c.device_type == "cpu" for c in self._ctx_list) and mx.runtime.Features().is_enabled("MKLDNN")):
+            backend = "MKLDNN"
+        if backend is not None:
+            kwargs["backend"] = backend
+        super().hybridize(active, **kwargs)
+
     def forward(self, *args: object) -> object:
         with mx.util.np_shape(True):
             if not args:

@@ -376,7 +376,9 @@ class _Builder:
 
     # --- inference -------------------------------------------------------------------
     def _infer(self, inputs: list[str]) -> None:
-        graph = self.graph
+        # a rewritten graph (optimize=True) infers on the original: ONNX knows no fused operators,
+        # and every tensor the rewritten graph keeps has the same name and type there
+        graph = self.model.shape_source.graph if self.model.shape_source is not None else self.graph
         light = onnx.GraphProto()
         light.name = graph.name or "main"
         light.node.extend(graph.node)
@@ -596,10 +598,8 @@ class _Builder:
         evaluator = shapes.EVALUATORS.get(op)
         if evaluator is not None and (values is not None or op in ("Shape", "Size")):
             info = _EvalInfo(self, node, opset)
-            if values is None:
-                values = [self.statics.get(n) for n in node.input]
             try:
-                outputs = evaluator(values, _attrs_plain(node), info)
+                outputs = evaluator(values or [self.statics.get(n) for n in node.input], _attrs_plain(node), info)
             except (NotStatic, ValueError, IndexError, TypeError, ZeroDivisionError, KeyError, OverflowError):
                 outputs = None
             if outputs is not None:

@@ -1,0 +1,277 @@
+"""Inference-only graph rewrites applied by ``load_block(..., optimize=True)``.
+
+They work on a copy of the ONNX graph before planning, so every later stage (folding,
+converters, hybridization) sees the simpler graph:
+
+* BatchNormalization after a Conv with constant weights is folded into the Conv weights;
+* the exact GELU ``x * 0.5 * (1 + erf(x / sqrt(2)))`` becomes one fused GELU operator;
+* a LayerNorm written out as ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add becomes one
+  LayerNorm operator.
+
+Fused operators live in the private domain ``gluon_onnx.fused`` (converters in
+``ops/fused.py``). The rewrites change trainability (BatchNorm statistics disappear), so they
+are only applied when the user asks for an inference block.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from ..model import LoadedModel, resolve_opsets
+
+FUSED_DOMAIN = "gluon_onnx.fused"
+
+
+class _Graph:
+    """Index of a graph's producers/consumers and constant values, edited in place."""
+
+    def __init__(self, model: LoadedModel, graph: onnx.GraphProto):
+        self.model = model
+        self.graph = graph
+        self.initializers = {t.name: t for t in graph.initializer}
+        self.outputs = {o.name for o in graph.output}
+        self.removed: set[int] = set()
+        self.replacements: dict[int, list[onnx.NodeProto]] = {}
+        self.new_initializers: list[onnx.TensorProto] = []
+        self.producer: dict[str, onnx.NodeProto] = {}
+        self.consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+        for node in graph.node:
+            for out in node.output:
+                self.producer[out] = node
+            for inp in node.input:
+                self.consumers[inp].append(node)
+
+    def constant(self, name: str) -> np.ndarray | None:
+        if name in self.initializers:
+            return np.asarray(self.model.tensor_array(self.initializers[name]))
+        node = self.producer.get(name)
+        if node is not None and node.op_type == "Constant" and node.attribute:
+            attr = node.attribute[0]
+            if attr.name == "value":
+                return numpy_helper.to_array(attr.t)
+            if attr.name == "value_float":
+                return np.array(attr.f, np.float32)
+        return None
+
+    def scalar(self, name: str) -> float | None:
+        value = self.constant(name)
+        if value is None or value.size != 1:
+            return None
+        return float(value.reshape(-1)[0])
+
+    def only_consumer(self, name: str) -> onnx.NodeProto | None:
+        users = self.consumers.get(name, [])
+        if len(users) != 1 or name in self.outputs:
+            return None
+        return users[0]
+
+    def consumed_once(self, *names: str) -> bool:
+        return all(len(self.consumers.get(n, [])) == 1 and n not in self.outputs for n in names)
+
+    def add_initializer(self, name: str, value: np.ndarray) -> str:
+        self.new_initializers.append(numpy_helper.from_array(value, name))
+        return name
+
+    def replace(self, matched: list[onnx.NodeProto], new_nodes: list[onnx.NodeProto]) -> None:
+        first = matched[0]
+        for node in matched:
+            self.removed.add(id(node))
+        self.replacements[id(first)] = new_nodes
+
+    def rebuilt_nodes(self) -> list[onnx.NodeProto]:
+        nodes = []
+        for node in self.graph.node:
+            if id(node) in self.replacements:
+                nodes.extend(self.replacements[id(node)])
+            elif id(node) not in self.removed:
+                nodes.append(node)
+        return nodes
+
+    def is_free(self, node: onnx.NodeProto) -> bool:
+        return id(node) not in self.removed
+
+
+def _attr(node: onnx.NodeProto, name: str, default: object = None) -> object:
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _fold_batchnorm(g: _Graph) -> int:
+    count = 0
+    for bn in list(g.graph.node):
+        if bn.op_type != "BatchNormalization" or not g.is_free(bn) or len(bn.output) > 1 and any(bn.output[1:]):
+            continue
+        if _attr(bn, "training_mode", 0) or not _attr(bn, "spatial", 1):
+            continue
+        conv = g.producer.get(bn.input[0])
+        if conv is None or conv.op_type != "Conv" or not g.is_free(conv) or not g.consumed_once(conv.output[0]):
+            continue
+        weight = g.constant(conv.input[1])
+        params = [g.constant(n) for n in bn.input[1:5]]
+        bias = g.constant(conv.input[2]) if len(conv.input) > 2 and conv.input[2] else None
+        if weight is None or any(p is None for p in params) or (len(conv.input) > 2 and conv.input[2] and bias is None):
+            continue
+        gamma, beta, mean, var = (p.astype(np.float64) for p in params)
+        eps = float(_attr(bn, "epsilon", 1e-5))
+        factor = gamma / np.sqrt(var + eps)
+        new_weight = (weight.astype(np.float64) * factor.reshape((-1,) + (1,) * (weight.ndim - 1))).astype(weight.dtype)
+        old_bias = bias.astype(np.float64) if bias is not None else np.zeros_like(mean)
+        new_bias = ((old_bias - mean) * factor + beta).astype(weight.dtype)
+        w_name = g.add_initializer(f"{conv.input[1]}__bn_folded", new_weight)
+        b_name = g.add_initializer(f"{bn.output[0]}__bn_folded_bias", new_bias)
+        fused = onnx.NodeProto()
+        fused.CopyFrom(conv)
+        del fused.input[:]
+        fused.input.extend([conv.input[0], w_name, b_name])
+        del fused.output[:]
+        fused.output.append(bn.output[0])
+        g.replace([conv, bn], [fused])
+        count += 1
+    return count
+
+
+def _match_erf_gelu(g: _Graph, erf: onnx.NodeProto) -> tuple[str, list[onnx.NodeProto], str] | None:
+    """x * 0.5 * (1 + erf(x / sqrt 2)) in the orders exporters emit; returns (x, nodes, output)."""
+    scale_node = g.producer.get(erf.input[0])
+    if scale_node is None or not g.consumed_once(erf.input[0]):
+        return None
+    if scale_node.op_type == "Div" and _close(g.scalar(scale_node.input[1]), math.sqrt(2.0)):
+        x = scale_node.input[0]
+    elif scale_node.op_type == "Mul":
+        for a, b in ((0, 1), (1, 0)):
+            if _close(g.scalar(scale_node.input[b]), 1 / math.sqrt(2.0)):
+                x = scale_node.input[a]
+                break
+        else:
+            return None
+    else:
+        return None
+    add = g.only_consumer(erf.output[0])
+    if add is None or add.op_type != "Add" or not _close(g.scalar(_other(add, erf.output[0])), 1.0):
+        return None
+    mul1 = g.only_consumer(add.output[0])
+    if mul1 is None or mul1.op_type != "Mul":
+        return None
+    other = _other(mul1, add.output[0])
+    if other == x:  # x * (1 + erf) then * 0.5
+        mul2 = g.only_consumer(mul1.output[0])
+        if mul2 is None or mul2.op_type != "Mul" or not _close(g.scalar(_other(mul2, mul1.output[0])), 0.5):
+            return None
+        return x, [scale_node, erf, add, mul1, mul2], mul2.output[0]
+    half = g.producer.get(other)  # (x * 0.5) * (1 + erf)
+    if half is not None and half.op_type == "Mul" and g.consumed_once(other):
+        for a, b in ((0, 1), (1, 0)):
+            if half.input[a] == x and _close(g.scalar(half.input[b]), 0.5):
+                return x, [half, scale_node, erf, add, mul1], mul1.output[0]
+    return None
+
+
+def _other(node: onnx.NodeProto, name: str) -> str:
+    return node.input[1] if node.input[0] == name else node.input[0]
+
+
+def _close(value: float | None, target: float, tol: float = 1e-4) -> bool:
+    return value is not None and abs(value - target) <= tol * max(1.0, abs(target))
+
+
+def _fuse_gelu(g: _Graph) -> int:
+    count = 0
+    for erf in list(g.graph.node):
+        if erf.op_type != "Erf" or not g.is_free(erf):
+            continue
+        match = _match_erf_gelu(g, erf)
+        if match is None or not all(g.is_free(n) for n in match[1]):
+            continue
+        x, nodes, out = match
+        fused = helper.make_node("Gelu", [x], [out], name=f"{erf.name}__fused_gelu", domain=FUSED_DOMAIN)
+        g.replace(nodes, [fused])
+        count += 1
+    return count
+
+
+def _fuse_layernorm(g: _Graph) -> int:
+    count = 0
+    for mean in list(g.graph.node):
+        if mean.op_type != "ReduceMean" or not g.is_free(mean):
+            continue
+        axes = _attr(mean, "axes")
+        if axes is None and len(mean.input) > 1:
+            value = g.constant(mean.input[1])
+            axes = None if value is None else [int(a) for a in value.reshape(-1)]
+        if axes != [-1]:
+            continue
+        x = mean.input[0]
+        sub = next((n for n in g.consumers.get(mean.output[0], [])
+                    if n.op_type == "Sub" and list(n.input) == [x, mean.output[0]]), None)
+        if sub is None or len(g.consumers[mean.output[0]]) != 1:
+            continue
+        users = g.consumers.get(sub.output[0], [])
+        pow_ = next((n for n in users if n.op_type == "Pow" and _close(g.scalar(n.input[1]), 2.0)), None)
+        div = next((n for n in users if n.op_type == "Div" and n.input[0] == sub.output[0]), None)
+        if pow_ is None or div is None or len(users) != 2:
+            continue
+        var = g.only_consumer(pow_.output[0])
+        if var is None or var.op_type != "ReduceMean":
+            continue
+        add = g.only_consumer(var.output[0])
+        eps = g.scalar(_other(add, var.output[0])) if add is not None and add.op_type == "Add" else None
+        sqrt = g.only_consumer(add.output[0]) if eps is not None else None
+        if sqrt is None or sqrt.op_type != "Sqrt" or g.only_consumer(sqrt.output[0]) is not div:
+            continue
+        mul = g.only_consumer(div.output[0])
+        if mul is None or mul.op_type != "Mul":
+            continue
+        gamma = _other(mul, div.output[0])
+        shift = g.only_consumer(mul.output[0])
+        if shift is None or shift.op_type != "Add":
+            continue
+        beta = _other(shift, mul.output[0])
+        if g.constant(gamma) is None or g.constant(beta) is None:
+            continue
+        nodes = [mean, sub, pow_, var, add, sqrt, div, mul, shift]
+        if not all(g.is_free(n) for n in nodes):
+            continue
+        fused = helper.make_node("LayerNorm", [x, gamma, beta], [shift.output[0]], name=f"{mean.name}__fused_layernorm",
+                                 domain=FUSED_DOMAIN, epsilon=float(eps))
+        g.replace(nodes, [fused])
+        count += 1
+    return count
+
+
+PASSES: list[tuple[str, Callable[[_Graph], int]]] = [
+    ("fold_batchnorm", _fold_batchnorm),
+    ("fuse_gelu", _fuse_gelu),
+    ("fuse_layernorm", _fuse_layernorm),
+]
+
+
+def optimize_for_inference(model: LoadedModel) -> tuple[LoadedModel, dict[str, int]]:
+    """A rewritten copy of ``model`` and how often each pass fired."""
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model.proto)
+    counts = {}
+    for name, rewrite in PASSES:
+        g = _Graph(LoadedModel(proto, model.base_dir, model.opsets), proto.graph)
+        counts[name] = rewrite(g)
+        if counts[name]:
+            nodes = g.rebuilt_nodes()
+            del proto.graph.node[:]
+            proto.graph.node.extend(nodes)
+            proto.graph.initializer.extend(g.new_initializers)
+    used = {i for node in proto.graph.node for i in node.input}
+    kept = [t for t in proto.graph.initializer if t.name in used or t.name in {o.name for o in proto.graph.output}]
+    del proto.graph.initializer[:]
+    proto.graph.initializer.extend(kept)
+    if any(counts.values()) and not any(o.domain == FUSED_DOMAIN for o in proto.opset_import):
+        proto.opset_import.append(helper.make_opsetid(FUSED_DOMAIN, 1))
+    optimized = LoadedModel(proto, model.base_dir, shape_source=model.shape_source or model.proto)
+    optimized.opsets = resolve_opsets(proto)
+    return optimized, counts
