@@ -170,6 +170,8 @@ def tree_ensemble(cx: NodeContext, x: object, *, aggregate_function: int = 1, le
             scores = F.min(F.where(hits, contributions, F.ones_like(hits) * big), axis=1)
         else:
             scores = F.max(F.where(hits, contributions, F.ones_like(hits) * -big), axis=1)
+        # a target no tree voted for scores 0, as in onnxruntime
+        scores = F.where(F.sum(hits, axis=1) > 0, scores, F.zeros_like(scores))
     else:
         raise cx.fail(f"unknown aggregate_function {aggregate_function}")
     scores = _post_transform(cx, scores, post_transform)
