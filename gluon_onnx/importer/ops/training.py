@@ -1,11 +1,14 @@
-"""ai.onnx.preview.training optimizers: Adagrad, Adam, Momentum (plain element-wise updates).
+"""ai.onnx.preview.training: the optimizers Adagrad, Adam, Momentum (plain element-wise updates)
+and Gradient (MXNet autograd, imperative only).
 
-Each takes the learning rate R and the step count T (scalars), then the tensors to optimize, their
+Each optimizer takes the learning rate R and the step count T (scalars), then the tensors to optimize, their
 gradients and the optimizer states, several tensors at once; outputs are the new tensors followed
 by the new states, in the same grouping.
 """
 
 from __future__ import annotations
+
+import mxnet as mx
 
 from ..context import NodeContext
 from ..registry import converter
@@ -76,3 +79,54 @@ def momentum(cx: NodeContext, r: object, t: object, *tensors: object, alpha: flo
         updated.append(x - F.broadcast_mul(r, direction))
         states.append(v_new)
     return tuple(updated + states)
+
+
+@converter("Gradient", since=1, domain=_TRAINING)
+def gradient(cx: NodeContext, *inputs: object, xs: list[str] | None = None, y: str = "",
+             zs: list[str] | None = None) -> tuple:
+    """dy/dx for every x in ``xs``: the steps computing ``y`` from ``xs`` and ``zs`` are run
+    again under MXNet's autograd (imperative only: a static MXNet graph cannot differentiate
+    inside its own forward pass)."""
+    if cx.symbolic:
+        raise cx.not_hybridizable("a Gradient node differentiates with autograd while the graph runs")
+    xs = list(xs or [])
+    sources = xs + list(zs or [])
+    if len(inputs) != len(sources):
+        raise cx.fail(f"Gradient has {len(inputs)} inputs but names {len(sources)} tensors in xs and zs")
+    executor = cx.executor
+    producers = {out: step for step in executor.plan.steps for out in step.outputs if out}
+    needed: set[int] = set()
+    stack = [y]
+    while stack:
+        name = stack.pop()
+        step = producers.get(name)
+        if name in sources or step is None or id(step) in needed:
+            continue
+        needed.add(id(step))
+        stack.extend(i for i in step.inputs if i)
+    variables = [value.copy() for value in inputs[: len(xs)]]
+    for variable in variables:
+        variable.attach_grad()
+    env = dict(zip(sources, variables + list(inputs[len(xs):])))
+    with mx.autograd.record():
+        for step in executor.plan.steps:
+            if id(step) not in needed:
+                continue
+            args = []
+            for index, name in enumerate(step.inputs):
+                if not name:
+                    args.append(None)
+                elif step.static_inputs[index]:
+                    args.append(executor.resolve_static(name, env, False, {}))
+                else:
+                    args.append(env[name] if name in env else executor.resolve_tensor(name, env, cx.F, {}, cx.ctx))
+            result = executor._call(step, NodeContext(cx.F, step, executor, env, cx.ctx), args, False)
+            for name, value in zip(step.outputs, result if isinstance(result, (list, tuple)) else (result,)):
+                if name:
+                    env[name] = value
+    target = env.get(y)
+    if target is None or not needed:
+        # y does not depend on xs through any runtime step
+        return tuple(cx.F.zeros_like(v) for v in variables)
+    target.backward(cx.F.ones_like(target))
+    return tuple(v.grad.copy() for v in variables)

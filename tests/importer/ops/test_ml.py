@@ -142,3 +142,22 @@ def test_tree_ensemble_post_transforms_follow_the_spec_enum(post_transform: int,
     scores = _unscaled_scores(x)
     check_model(_tree_model(1, post_transform), {"x": x}, rtol=1e-5, atol=1e-6,
                 expected=[transform(scores.astype(np.float64)).astype(np.float32)])
+
+
+def test_gradient_node_through_matmul_and_tanh() -> None:
+    from gluon_onnx.backend import GluonOnnxBackend
+
+    matmul = helper.make_node("MatMul", ["a", "w"], ["h"])
+    tanh = helper.make_node("Tanh", ["h"], ["y"])
+    grad = helper.make_node("Gradient", ["a", "w"], ["dy_da", "dy_dw"], domain="ai.onnx.preview.training",
+                            xs=["a", "w"], y="y")
+    model = _model([matmul, tanh, grad], [_vi("a", TensorProto.FLOAT, [2, 3]), _vi("w", TensorProto.FLOAT, [3, 4])],
+                   [_vi("y", TensorProto.FLOAT, [2, 4]), _vi("dy_da", TensorProto.FLOAT, [2, 3]),
+                    _vi("dy_dw", TensorProto.FLOAT, [3, 4])], "ai.onnx.preview.training", 1)
+    a = RNG.standard_normal((2, 3)).astype(np.float32)
+    w = RNG.standard_normal((3, 4)).astype(np.float32)
+    y, dy_da, dy_dw = GluonOnnxBackend.prepare(model, "CPU").run([a, w])
+    slope = 1.0 - np.tanh(a @ w) ** 2  # d(sum y)/dh
+    np.testing.assert_allclose(y, np.tanh(a @ w), rtol=1e-5)
+    np.testing.assert_allclose(dy_da, slope @ w.T, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dy_dw, a.T @ slope, rtol=1e-5, atol=1e-6)
