@@ -41,7 +41,9 @@ def to_nd(array: np.ndarray, ctx: mx.Context) -> mx.nd.NDArray | np.ndarray:
     if isinstance(array, (list, tuple)):
         return [to_nd(item, ctx) for item in array]
     array = np.asarray(array)
-    if array.dtype == object or array.dtype.kind in "SU":
+    if array.dtype.kind == "S":
+        array = np.char.decode(array, "utf-8")
+    if array.dtype == object or array.dtype.kind == "U":
         return array.astype(object)
     value = to_storage(array)
     with mx.util.np_shape(True):
