@@ -30,27 +30,35 @@ class ExecutionError(GluonOnnxError):
     """MXNet failed while running a converted graph."""
 
 
-def to_nd(array: np.ndarray, ctx: mx.Context) -> mx.nd.NDArray:
+def to_nd(array: np.ndarray, ctx: mx.Context) -> mx.nd.NDArray | np.ndarray:
     """numpy input -> NDArray in its MXNet storage type.
 
-    A sequence (list) becomes a list of NDArrays; an empty optional (None) stays None.
+    A sequence (list) becomes a list of NDArrays; an empty optional (None) stays None; a string
+    array stays a numpy object array (MXNet cannot hold strings).
     """
     if array is None:
         return None
     if isinstance(array, (list, tuple)):
         return [to_nd(item, ctx) for item in array]
     array = np.asarray(array)
+    if array.dtype.kind == "S":
+        array = np.char.decode(array, "utf-8")
+    if array.dtype == object or array.dtype.kind == "U":
+        return array.astype(object)
     value = to_storage(array)
     with mx.util.np_shape(True):
         return mx.nd.array(value, dtype=value.dtype, ctx=ctx)
 
 
-def to_numpy(value: mx.nd.NDArray, dtype: np.dtype | None) -> np.ndarray:
-    """NDArray output -> numpy in the ONNX dtype (a sequence -> list of arrays, None stays None)."""
+def to_numpy(value: mx.nd.NDArray | np.ndarray, dtype: np.dtype | None) -> np.ndarray:
+    """NDArray output -> numpy in the ONNX dtype (a sequence -> list of arrays, None stays None,
+    string outputs already are numpy)."""
     if value is None:
         return None
     if isinstance(value, (list, tuple)):
         return [to_numpy(item, dtype) for item in value]
+    if isinstance(value, np.ndarray):
+        return value if dtype is None or value.dtype == object else from_storage(value, dtype)
     with mx.util.np_shape(True):
         try:
             array = value.asnumpy()

@@ -188,6 +188,8 @@ class OnnxBlock(gluon.HybridBlock):
                 raise TypeError(
                     f"this model takes {len(self._plan.inputs)} input(s) {self._plan.inputs}, got {len(args)}"
                 )
+            if any(isinstance(a, np.ndarray) for a in args):
+                return self._forward_host_values(args)
             if _first_ndarray(args) is None:
                 return self._forward_without_inputs(args)
             if self._active and isinstance(_first_ndarray(args), mx.nd.NDArray):
@@ -212,6 +214,15 @@ class OnnxBlock(gluon.HybridBlock):
             params = {k: v.data(ctx) for k, v in self._reg_params.items()}
             return self.hybrid_forward(mx.nd, *args, **params)
 
+    def _forward_host_values(self, args: Sequence[object]) -> object:
+        """Imperative run with numpy string inputs, which MXNet arrays cannot hold."""
+        if self._active:
+            raise HybridizationError(
+                "string inputs (numpy object arrays) cannot enter a hybridized MXNet graph; "
+                "run the block without hybridize()"
+            )
+        return self._forward_without_inputs(args)
+
     def hybrid_forward(self, F: object, *args: object, **params: object) -> object:
         by_onnx = {name: params[key] for name, key in self._param_keys.items() if key in params}
         if is_symbol(F):
@@ -225,6 +236,8 @@ class OnnxBlock(gluon.HybridBlock):
 
     def _fix_scalar(self, F: object, name: str, value: object) -> object:
         info = self._plan.info(name)
+        if isinstance(value, np.ndarray):
+            return value.reshape(()) if info.shape == () else value
         if not isinstance(value, (mx.nd.NDArray, mx.sym.Symbol)):
             return value  # a sequence (list) or an empty optional (None)
         if info.shape == () and (is_symbol(F) or value.shape != ()):

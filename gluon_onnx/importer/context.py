@@ -281,7 +281,8 @@ class Executor:
     # --- constants ------------------------------------------------------------------
     def const_tensor(self, key: str, array: np.ndarray, F: object, ctx: object) -> object:
         if array.dtype == object:
-            raise ConversionError(f"string tensors cannot be held by MXNet ({key.split(':')[0]})")
+            # MXNet cannot hold strings: string values stay numpy arrays (host-side converters only)
+            return array
         return self.provider.constant(key, to_storage(array), F, ctx)
 
     def static_tensor(self, key: str, value: object, F: object, env: dict, ctx: object) -> object:
@@ -412,7 +413,7 @@ class Executor:
             raise NeedsSpecialization(f"value of tensor {name!r} is needed to build the graph")
         value = env[name]
         dtype = self.dtype_of(name)
-        array = value.asnumpy()
+        array = value if isinstance(value, np.ndarray) else value.asnumpy()
         return from_storage(array, dtype) if dtype is not None else array
 
     def resolve_tensor(self, name: str, env: dict, F: object, params: dict, ctx: object) -> object:

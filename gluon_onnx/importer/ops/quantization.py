@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ...dtypes import storage_dtype
+from ...dtypes import np_dtype, storage_dtype
 from ..context import NodeContext
 from ..mxops import npi
 from ..mxops import reshape as np_reshape
@@ -84,8 +84,6 @@ def _quantize(cx: NodeContext, x: object, scale: object, zero_point: object, *, 
         raise cx.fail("the output type is unknown")
     rank = cx.rank(0)
     if precision:
-        from ...dtypes import np_dtype  # noqa: PLC0415
-
         compute = storage_dtype(np_dtype(precision)) or "float32"
     else:
         compute = _compute_dtype(cx.in_dtype(0), cx.in_dtype(1))

@@ -272,3 +272,19 @@ def test_qlinear_matmul_per_column_b() -> None:
                        opset=10)
     feeds = {"a": RNG.integers(-128, 127, (3, 6)).astype(np.int8)}
     check_model(model, feeds, rtol=0, atol=0, expected=_reference(model, feeds))
+
+
+def test_quantize_dequantize_per_axis_round_trip_dynamic_batch_after_hybridize() -> None:
+    scale = (RNG.random(4) + 0.1).astype(np.float32)
+    zp = RNG.integers(-20, 20, 4).astype(np.int8)
+    inits = [numpy_helper.from_array(scale, "scale"), numpy_helper.from_array(zp, "zp")]
+    quant = helper.make_node("QuantizeLinear", ["x", "scale", "zp"], ["q"], axis=-1)
+    dequant = helper.make_node("DequantizeLinear", ["q", "scale", "zp"], ["y"], axis=2)
+    model = make_model([quant, dequant], [_vi("x", TensorProto.FLOAT, ["N", 3, 4])],
+                       [_vi("y", TensorProto.FLOAT, ["N", 3, 4])], inits, opset=21)
+    block = load_block(model)
+    block.hybridize()
+    for batch in (1, 3):
+        x = _inputs([batch, 3, 4], 10)
+        expected = _reference(model, {"x": x})[0]
+        np.testing.assert_allclose(block(mx.nd.array(x)).asnumpy(), expected, rtol=1e-6)
