@@ -109,11 +109,6 @@ class OnnxBlock(gluon.HybridBlock):
 
     # --- construction ------------------------------------------------------------------
     def _create_parameters(self) -> None:
-        # np_shape: a 0-d initializer (a scalar scale) is a shape-() parameter, not an unknown shape
-        with mx.util.np_shape(True):
-            self._create_parameters_np_shape()
-
-    def _create_parameters_np_shape(self) -> None:
         taken: set[str] = set()
         for onnx_name, info in self._plan.params.items():
             key = _param_key(onnx_name, taken)
