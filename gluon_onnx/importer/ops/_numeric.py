@@ -117,7 +117,3 @@ def truncating_divide(cx: NodeContext, a: object, b: object, signed: bool) -> ob
 def where(cx: NodeContext, condition: object, x: object, y: object) -> object:
     """numpy ``where`` with broadcasting; ``condition`` may be bool or 0/1 of any type."""
     return npi(cx.F, "where", condition, x, y)
-
-
-def as_float_scalar(value: object) -> float:
-    return float(np.asarray(value).reshape(-1)[0])

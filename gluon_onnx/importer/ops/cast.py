@@ -28,7 +28,6 @@ from ._numeric import (
     NARROW_INTS,
     bitwise_and_mask,
     dtype_name,
-    is_integer_type,
     is_string_type,
     uint64_to_float,
     where,
@@ -48,9 +47,13 @@ def _floor_log2(cx: NodeContext, magnitude: object) -> object:
 
 def _to_e8m0(cx: NodeContext, x32: object, saturate: bool, round_mode: str) -> object:
     """Power-of-two E8M0 value of float32 values (sign ignored), as the reference computes it from
-    the float32 exponent field; 2**-127 for zero and the smallest subnormals."""
+    the float32 exponent field; 2**-127 for zero and the smallest subnormals.
+
+    Computed in float32: MXNet parses scalar parameters as doubles with up to an ulp of error,
+    which float32 arithmetic rounds away.
+    """
     F = cx.F
-    magnitude = F.abs(F.Cast(x32, dtype="float64"))
+    magnitude = F.abs(x32)
     field = F.maximum(_floor_log2(cx, magnitude) + 127.0, 0.0)  # float32 biased exponent, 0 for subnormals
     normal = field > 0
     base = 2.0 ** (field - 127.0)
@@ -66,9 +69,8 @@ def _to_e8m0(cx: NodeContext, x32: object, saturate: bool, round_mode: str) -> o
         up = up * (field < 254)
     field = field + up
     value = 2.0 ** (F.minimum(field, 254.0) - 127.0)
-    valid = (field <= 254) * F.Cast(npi(F, "isfinite", magnitude), dtype="float64")
-    value = where(cx, valid, value, cx.scalar(np.nan, "float64"))
-    return F.Cast(value, dtype="float32")
+    valid = (field <= 254) * F.Cast(npi(F, "isfinite", magnitude), dtype="float32")
+    return where(cx, valid, value, cx.scalar(np.nan, "float32"))
 
 
 def _float_value(cx: NodeContext, x: object, source: np.dtype, work: str) -> object:
@@ -96,12 +98,10 @@ def cast_value(cx: NodeContext, x: object, source: np.dtype | None, target: np.d
         x32 = _float_value(cx, x, source, "float32")
         return _to_e8m0(cx, x32, saturate, round_mode)
     if emulated_format(target) is not None:
-        # float64 (and 64-bit integer) values are rounded from float64: no double rounding via float32
-        work = "float64" if cx.in_storage(0) == "float64" or is_integer_type(source) else "float32"
+        # from float32, like the reference (ml_dtypes converts float64 through float32 too)
         # `saturate` only concerns the float8 types (bfloat16 overflows to inf, float4/6 always saturate)
         saturating = saturate and target_name.startswith("float8")
-        rounded = round_to_format(F, _float_value(cx, x, source, work), target, saturate=saturating)
-        return F.Cast(rounded, dtype="float32") if work != "float32" else rounded
+        return round_to_format(F, _float_value(cx, x, source, "float32"), target, saturate=saturating)
     narrow = NARROW_INTS.get(target_name)
     if narrow is not None:
         wide = "int64" if narrow[0] == 32 else "int32"
@@ -189,20 +189,22 @@ def _float_to_bits(cx: NodeContext, value: object, layout: _IeeeLayout) -> objec
     layouts narrower than 64 bits, two's complement for 64."""
     F = cx.F
     magnitude = F.abs(value)
-    min_normal = 2.0 ** (1 - layout.bias)
+    # a tensor, not a scalar parameter: MXNet parses those with up to an ulp of error
+    min_normal = cx.scalar(2.0 ** (1 - layout.bias), "float64")
     scale = float(1 << layout.mantissa_bits)
-    exponent = _floor_log2(cx, F.maximum(magnitude, min_normal))
-    normal = magnitude >= min_normal
+    exponent = _floor_log2(cx, F.broadcast_maximum(magnitude, min_normal))
+    normal = F.broadcast_greater_equal(magnitude, min_normal)
     field = F.where(normal, exponent + layout.bias, F.zeros_like(magnitude))
-    # two scalings by normal powers of two: MXNet cannot parse a subnormal double scalar
-    mantissa = F.where(normal, (magnitude / 2.0**exponent - 1.0) * scale, magnitude / min_normal * scale)
+    normal_mantissa = (magnitude / 2.0**exponent - 1.0) * scale
+    mantissa = F.where(normal, normal_mantissa, F.broadcast_div(magnitude, min_normal) * scale)
     is_nan = npi(F, "isnan", value)
     finite = npi(F, "isfinite", value)
     field = where(cx, finite, field, cx.scalar(float((1 << layout.exponent_bits) - 1), "float64"))
     quiet_nan = cx.scalar(float(1 << (layout.mantissa_bits - 1)), "float64")
     mantissa = where(cx, finite, mantissa, where(cx, is_nan, quiet_nan, cx.scalar(0.0, "float64")))
     bits = F.Cast(field, dtype="int64") * (1 << layout.mantissa_bits) + F.Cast(mantissa, dtype="int64")
-    negative = F.Cast(npi(F, "copysign", F.ones_like(value), value) < 0, dtype="int64")
+    # the sign bit, also of -0 (1/-0 is -inf); MXNet's copysign ignores the sign of zero. NaN: positive
+    negative = F.Cast(((value < 0) + (F.reciprocal(value) < 0)) > 0, dtype="int64")
     sign_bit = -(2**63) if layout.width == 64 else 1 << (layout.width - 1)
     return bits + negative * sign_bit
 
@@ -218,7 +220,7 @@ def _bits_to_float(cx: NodeContext, bits: object, layout: _IeeeLayout) -> object
     mantissa = F.Cast(body - field_bits * scale, dtype="float64")
     field = F.Cast(field_bits, dtype="float64")
     normal = (1.0 + mantissa / float(scale)) * 2.0 ** (field - layout.bias)
-    subnormal = mantissa / float(scale) * 2.0 ** (1 - layout.bias)
+    subnormal = F.broadcast_mul(mantissa / float(scale), cx.scalar(2.0 ** (1 - layout.bias), "float64"))
     value = F.where(field > 0, normal, subnormal)
     special = where(cx, mantissa > 0, cx.scalar(np.nan, "float64"), cx.scalar(np.inf, "float64"))
     value = where(cx, field == float((1 << layout.exponent_bits) - 1), special, value)

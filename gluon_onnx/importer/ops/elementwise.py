@@ -12,7 +12,6 @@ from ..mxops import npi
 from ..registry import converter
 from ._helpers import is_float_input, same_shape
 from ._numeric import (
-    as_float_scalar,
     flip_uint64,
     is_integer_type,
     is_unsigned_type,
@@ -238,13 +237,39 @@ def mean(cx: NodeContext, *inputs: object, consumed_inputs: list[int] | None = N
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+def _clip_parameters_exact(storage: str | None, *bounds: float) -> bool:
+    """Whether MXNet's ``clip`` holds ``bounds`` exactly: its a_min/a_max are float32 parameters
+    (and it rejects float32 subnormals)."""
+    if storage in ("float32", "float16"):
+        return all(b == 0 or not np.isfinite(b) or abs(b) >= np.finfo(np.float32).tiny for b in bounds)
+    if storage is not None and not storage.startswith("float"):
+        return all(abs(b) <= 2**24 for b in bounds)
+    return False
+
+
+def _clip_to_constants(cx: NodeContext, x: object, lo: float | None, hi: float | None) -> object:
+    F = cx.F
+    storage = cx.in_storage(0)
+    if lo is not None and hi is not None and lo > hi:
+        lo = hi
+    if _clip_parameters_exact(storage, *(b for b in (lo, hi) if b is not None)):
+        if lo == 0.0 and hi is None and is_float_input(cx):
+            return F.Activation(x, act_type="relu")
+        return F.clip(x, a_min=-np.inf if lo is None else lo, a_max=np.inf if hi is None else hi)
+    dtype = cx.in_dtype(0)
+    out = flip_uint64(cx, x, dtype)
+    if lo is not None:
+        out = F.broadcast_maximum(out, flip_uint64(cx, cx.const(np.array(lo, dtype=dtype)), dtype))
+    if hi is not None:
+        out = F.broadcast_minimum(out, flip_uint64(cx, cx.const(np.array(hi, dtype=dtype)), dtype))
+    return flip_uint64(cx, out, dtype)
+
+
 @converter("Clip", since=1)
 @converter("Clip", since=6)
 def clip_v6(cx: NodeContext, x: object, *, min: float = -_FLOAT32_MAX, max: float = _FLOAT32_MAX,  # noqa: A002
             consumed_inputs: list[int] | None = None) -> object:
-    if min > max:
-        return cx.F.clip(x, a_min=max, a_max=max)
-    return cx.F.clip(x, a_min=min, a_max=max)
+    return _clip_to_constants(cx, x, min, max)
 
 
 @converter("Clip", since=11)
@@ -252,21 +277,15 @@ def clip_v6(cx: NodeContext, x: object, *, min: float = -_FLOAT32_MAX, max: floa
 @converter("Clip", since=13)
 def clip(cx: NodeContext, x: object, lo: object = None, hi: object = None) -> object:
     F = cx.F
-    dtype = cx.in_dtype(0)
-    lo_value = None if lo is None else cx.static(1)
-    hi_value = None if hi is None else cx.static(2)
     if lo is None and hi is None:
         return F.identity(x)
-    bounds_static = (lo is None or lo_value is not None) and (hi is None or hi_value is not None)
-    both_small_ints = lo is not None and hi is not None and _small_ints(lo_value, hi_value)
-    if bounds_static and (is_float_input(cx) or both_small_ints):
-        a_min = as_float_scalar(lo_value) if lo is not None else -np.inf
-        a_max = as_float_scalar(hi_value) if hi is not None else np.inf
-        if a_min > a_max:
-            a_min = a_max
-        if a_min == 0.0 and a_max == np.inf and is_float_input(cx):
-            return F.Activation(x, act_type="relu")
-        return F.clip(x, a_min=a_min, a_max=a_max)
+    lo_value = None if lo is None else cx.static(1)
+    hi_value = None if hi is None else cx.static(2)
+    if (lo is None or lo_value is not None) and (hi is None or hi_value is not None):
+        # integer bounds stay Python ints: 64-bit values do not fit a float
+        return _clip_to_constants(cx, x, None if lo is None else _scalar_of(lo_value),
+                                  None if hi is None else _scalar_of(hi_value))
+    dtype = cx.in_dtype(0)
     out = flip_uint64(cx, x, dtype)
     if lo is not None:
         out = F.broadcast_maximum(out, flip_uint64(cx, lo, dtype))
@@ -275,9 +294,9 @@ def clip(cx: NodeContext, x: object, lo: object = None, hi: object = None) -> ob
     return flip_uint64(cx, out, dtype)
 
 
-def _small_ints(*values: object) -> bool:
-    """Integer bounds that MXNet's float ``a_min``/``a_max`` parameters hold exactly."""
-    return all(abs(int(np.asarray(v).reshape(-1)[0])) < 2**53 for v in values if v is not None)
+def _scalar_of(value: object) -> float | int:
+    item = np.asarray(value).reshape(-1)[0]
+    return int(item) if np.asarray(value).dtype.kind in "iub" else float(item)
 
 
 # --- unary math ------------------------------------------------------------------------------
