@@ -20,6 +20,10 @@ from onnx.backend.test.runner import Runner
 
 from gluon_onnx.backend import GluonOnnxBackend, HybridizedBackend
 
+from .onnx_suite import compare_narrow_floats_as_float32
+
+compare_narrow_floats_as_float32()
+
 
 def iter_cases(pattern: str) -> list:
     regex = re.compile(pattern)

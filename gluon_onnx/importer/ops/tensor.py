@@ -194,22 +194,6 @@ def identity(cx: NodeContext, x: object) -> object:
     return cx.F.identity(x)
 
 
-@converter("Cast", since=1)
-@converter("Cast", since=6)
-@converter("Cast", since=9)
-@converter("Cast", since=13)
-@converter("Cast", since=19)
-@converter("Cast", since=21)
-@converter("Cast", since=23)
-def cast(cx: NodeContext, x: object, *, to: int = 1, saturate: int = 1, round_mode: str = "up") -> object:
-    target = cx.out_storage(0)
-    if target is None:
-        raise cx.fail(f"cannot cast to ONNX type {to}: MXNet has no such tensor type")
-    if cx.in_storage(0) == target:
-        return cx.F.identity(x)
-    return cx.F.Cast(x, dtype=target)
-
-
 @converter("Shape", since=1)
 @converter("Shape", since=13)
 @converter("Shape", since=15)
