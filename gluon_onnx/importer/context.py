@@ -260,9 +260,12 @@ class Executor:
     def static_tensor(self, key: str, value: object, F: object, env: dict, ctx: object) -> object:
         if isinstance(value, SymArray):
             if not is_symbol(F):
-                return self.const_tensor(key, value.concrete(lambda s: self.size_of(s, env)), F, ctx)
+                # sizes differ from call to call: a fresh array, never a cached constant
+                array = to_storage(value.concrete(lambda s: self.size_of(s, env)))
+                return mx.nd.array(array, dtype=array.dtype, ctx=ctx)
             return self.sym_tensor(value, F, env, ctx)
-        return self.const_tensor(key, np.asarray(value), F, ctx)
+        # the same tensor name holds other values in other (specialized) plans
+        return self.const_tensor(f"{key}@{id(value)}", np.asarray(value), F, ctx)
 
     # --- symbolic materialization -----------------------------------------------------
     def _witness(self, symbol: str, env: dict) -> tuple[object, int]:
