@@ -3,6 +3,8 @@ Identity, Cast, Shape, Gather, Slice, ConstantOfShape, Expand, Pad, Split, Tile,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ...dtypes import storage_dtype
@@ -20,12 +22,36 @@ _INT64_MAX = np.iinfo(np.int64).max
 # --- reshape family -----------------------------------------------------------------------
 
 
+def empty_tensor(cx: NodeContext, x: object, shape: Sequence[int]) -> object:
+    """A zero-size tensor of static ``shape`` with the dtype of ``x`` (and depending on it).
+
+    MXNet's slice/reshape/Flatten kernels leave the engine in an error state ("delay_alloc")
+    when they produce a zero-size result of rank <= 2; tile with a zero repeat and the
+    numpy-semantics reshape of an empty array are safe.
+    """
+    F = cx.F
+    nothing = F.tile(np_reshape(F, x, (-1,)), reps=(0,))
+    return np_reshape(F, nothing, tuple(int(d) for d in shape))
+
+
+def _static_size(dims: Sequence[object]) -> int | None:
+    if any(not isinstance(d, int) for d in dims):
+        return None
+    return int(np.prod(dims, dtype=np.int64))
+
+
 def reshape_to(cx: NodeContext, x: object, dims: list, allowzero: int = 0) -> object:
     """Reshape ``x`` to ONNX target ``dims`` (ints incl. 0/-1 codes, and symbolic Dims)."""
     F = cx.F
     if not any(isinstance(d, Dim) for d in dims):
         if allowzero and 0 in dims:
             return np_reshape(F, x, dims)
+        in_shape = cx.in_shape(0)
+        if in_shape is not None and _static_size(in_shape) == 0:
+            resolved = [in_shape[i] if d == 0 and not allowzero else int(d) for i, d in enumerate(dims)]
+            if -1 in resolved:
+                raise cx.fail(f"cannot infer -1 in {dims} for an empty tensor")
+            return np_reshape(F, x, resolved)
         if not dims:
             return np_reshape(F, x, ())
         return F.reshape(x, shape=tuple(int(d) for d in dims))
@@ -75,6 +101,9 @@ def flatten(cx: NodeContext, x: object, *, axis: int = 1) -> object:
     if not -rank <= axis <= rank:
         raise cx.fail(f"axis {axis} is out of range for a tensor of rank {rank}")
     axis = axis + rank if axis < 0 else axis
+    if _static_size(shape) == 0:
+        outer = int(np.prod(shape[:axis], dtype=np.int64))
+        return np_reshape(F, x, (outer, int(np.prod(shape[axis:], dtype=np.int64))))
     if axis == 0:
         return F.reshape(x, shape=(1, -1))
     front, back = shape[:axis], shape[axis:]
@@ -323,6 +352,18 @@ def _slice(cx: NodeContext, x: object, starts: list, ends: list, axes: list[int]
             # x[..., start:e] with e a size of another tensor: cut to that length after slicing
             like_ends.append((a, e - (b_ or 0)))
         begin[a], end[a], step[a] = b_, e_, st
+    out_shape = list(shape)
+    for a in axes:
+        if isinstance(shape[a], int) and begin[a] is not None and isinstance(step[a], int):
+            out_shape[a] = len(range(*slice(begin[a], end[a], step[a]).indices(shape[a])))
+    if _static_size(out_shape) == 0:
+        return empty_tensor(cx, x, out_shape)
+    empty_axes = [a for a in axes if out_shape[a] == 0]
+    if empty_axes:  # symbolic sizes elsewhere: slice the rest, then repeat zero times
+        for a in empty_axes:
+            begin[a], end[a], step[a] = None, None, None
+        out = F.slice(x, begin=tuple(begin), end=tuple(end), step=tuple(step))
+        return F.tile(out, reps=tuple(0 if a in empty_axes else 1 for a in range(rank)))
     out = F.slice(x, begin=tuple(begin), end=tuple(end), step=tuple(step))
     for axis, length in like_ends:
         template = cx.shape_template([1] * axis + [length] + [1] * (rank - axis - 1))
@@ -363,6 +404,8 @@ def constant_of_shape(cx: NodeContext, shape: object, *, value: np.ndarray | Non
         if cx.symbolic:
             return F.full(shape=tuple(dims), val=scalar, dtype=dtype)
         return F.full(shape=tuple(dims), val=scalar, dtype=dtype, ctx=cx.ctx)
+    if dtype == "bool":  # MXNet's scalar operators take numbers only
+        return F.Cast(cx.shape_template(dims) + float(scalar), dtype="bool")
     template = cx.shape_template(dims, dtype=dtype)
     return template + scalar if scalar else template
 
@@ -383,6 +426,8 @@ def expand(cx: NodeContext, x: object, shape: object) -> object:
     for _ in range(rank - len(in_shape)):
         x = F.expand_dims(x, axis=0)
     if not any(isinstance(d, Dim) for d in out_shape):
+        if _static_size(out_shape) == 0:
+            return empty_tensor(cx, x, out_shape)
         return F.broadcast_to(x, shape=tuple(int(d) for d in out_shape))
     return F.broadcast_like(x, cx.shape_template(out_shape))
 
@@ -434,9 +479,8 @@ def _split(cx: NodeContext, x: object, axis: int, sizes: list[int]) -> list[obje
     for s in sizes:
         if s > 0:
             outs.append(F.slice_axis(x, axis=axis, begin=offset, end=offset + s))
-        else:  # zero-size piece: slice_axis refuses begin == end
-            edge = tuple([None] * axis + [offset])
-            outs.append(npi(F, "slice", x, begin=edge, end=edge, step=tuple([None] * axis + [1])))
+        else:  # zero-size piece: x repeated zero times along the axis
+            outs.append(F.tile(x, reps=tuple(0 if a == axis else 1 for a in range(len(cx.in_shape(0))))))
         offset += s
     return outs
 
