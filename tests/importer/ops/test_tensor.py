@@ -388,3 +388,76 @@ def test_space_to_depth_crd_matches_reference() -> None:
     b = 2
     expected = x.reshape(2, 3, 2, b, 3, b).transpose(0, 1, 3, 5, 2, 4).reshape(2, 12, 2, 3)
     check_model(model, {"x": x}, expected=[expected])
+
+
+# --- regressions: shape values, ranks from computed targets, zero-size results ---------------------
+
+
+def test_shape_output_follows_the_batch_in_both_modes() -> None:
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Size", ["x"], ["n"])]
+    model = make_model(nodes, [_vi("x", F32, ["A", 3])], [_vi("s", I64, None), _vi("n", I64, None)], opset=13)
+    check_batches(model, [{"x": _rand(2, 3)}, {"x": _rand(5, 3)}])
+
+
+def test_attention_head_split_with_scalar_gathers() -> None:
+    """PyTorch-style x.size(0): ONNX data propagation stops at the scalar Gather, the plan still
+    knows the Reshape target [N, S, 3, 4] and so the rank the Transpose needs."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "i0"], ["n"], axis=0),
+        helper.make_node("Gather", ["s", "i1"], ["seq"], axis=0),
+        helper.make_node("Unsqueeze", ["n", "ax"], ["n1"]),
+        helper.make_node("Unsqueeze", ["seq", "ax"], ["s1"]),
+        helper.make_node("Concat", ["n1", "s1", "heads"], ["t1"], axis=0),
+        helper.make_node("Reshape", ["x", "t1"], ["r"]),
+        helper.make_node("Transpose", ["r"], ["tr"], perm=[0, 2, 1, 3]),
+        helper.make_node("Mul", ["n1", "three"], ["n3"]),
+        helper.make_node("Concat", ["n3", "s1", "four"], ["t2"], axis=0),
+        helper.make_node("Reshape", ["tr", "t2"], ["y"]),
+    ]
+    inits = [_const("i0", 0), _const("i1", 1), _const("ax", [0]), _const("heads", [3, 4]), _const("three", [3]),
+             _const("four", [4])]
+    model = make_model(nodes, [_vi("x", F32, ["N", "S", 12])], [_vi("y", F32, None)], inits, opset=13)
+    check_batches(model, [{"x": _rand(1, 5, 12)}, {"x": _rand(4, 7, 12)}])
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.uint16, np.int64, np.float16, np.float64])
+def test_constant_of_shape_value_dtypes_on_dynamic_shape(dtype: type) -> None:
+    value = numpy_helper.from_array(np.array([1], dtype=dtype))
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("ConstantOfShape", ["s"], ["y"], value=value)]
+    model = make_model(nodes, [_vi("x", F32, ["N", 3])], [_vi("y", elem, None)], opset=20)
+    check_batches(model, [{"x": _rand(2, 3)}, {"x": _rand(5, 3)}])
+
+
+def _empty_result_models() -> list[tuple[onnx.ModelProto, dict]]:
+    cases = []
+    for shape, starts, ends, axes in (((4, 3), [3], [1], [0]), ((4, 3), [1], [1], [1]), ((5,), [2], [2], [0]),
+                                      ((0, 3), [0], [2], [1])):
+        nodes = [helper.make_node("Slice", ["x", "s", "e", "a"], ["y"])]
+        inits = [_const("s", starts), _const("e", ends), _const("a", axes)]
+        cases.append((make_model(nodes, [_vi("x", F32, list(shape))], [_vi("y", F32, None)], inits, opset=13),
+                      {"x": _rand(*shape)}))
+    nodes = [helper.make_node("Reshape", ["x", "t"], ["y"], allowzero=1)]
+    cases.append((make_model(nodes, [_vi("x", F32, [0, 3])], [_vi("y", F32, None)], [_const("t", [3, 0])], opset=14),
+                  {"x": _rand(0, 3)}))
+    nodes = [helper.make_node("Flatten", ["x"], ["y"], axis=1)]
+    cases.append((make_model(nodes, [_vi("x", F32, [2, 0, 3])], [_vi("y", F32, None)], opset=13),
+                  {"x": _rand(2, 0, 3)}))
+    nodes = [helper.make_node("Split", ["x", "sp"], ["a", "b"], axis=1)]
+    cases.append((make_model(nodes, [_vi("x", F32, [2, 3])], [_vi("a", F32, None), _vi("b", F32, None)],
+                             [_const("sp", [0, 3])], opset=13), {"x": _rand(2, 3)}))
+    nodes = [helper.make_node("Expand", ["x", "sh"], ["y"])]
+    cases.append((make_model(nodes, [_vi("x", F32, [1, 3])], [_vi("y", F32, None)], [_const("sh", [0, 3])], opset=13),
+                  {"x": _rand(1, 3)}))
+    return cases
+
+
+def test_zero_size_results_leave_the_engine_healthy() -> None:
+    """MXNet's slice/reshape kernels raise 'delay_alloc' asynchronously (in a later, unrelated
+    call) when they produce empty rank <= 2 results; waitall surfaces such an error here."""
+    import mxnet as mx
+
+    for model, feeds in _empty_result_models():
+        check_model(model, feeds)
+        mx.nd.waitall()
