@@ -260,9 +260,10 @@ class Executor:
     def static_tensor(self, key: str, value: object, F: object, env: dict, ctx: object) -> object:
         if isinstance(value, SymArray):
             if not is_symbol(F):
-                # sizes differ from call to call: a fresh array, never a cached constant
-                array = to_storage(value.concrete(lambda s: self.size_of(s, env)))
-                return mx.nd.array(array, dtype=array.dtype, ctx=ctx)
+                array = np.asarray(value.concrete(lambda s: self.size_of(s, env)))
+                # the value depends on the input sizes: the cache key must too
+                key = f"{key}:{array.dtype}:{array.shape}:{hash(array.tobytes())}"
+                return self.const_tensor(key, array, F, ctx)
             return self.sym_tensor(value, F, env, ctx)
         # the same tensor name holds other values in other (specialized) plans
         return self.const_tensor(f"{key}@{id(value)}", np.asarray(value), F, ctx)
