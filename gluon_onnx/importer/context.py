@@ -273,7 +273,10 @@ class Executor:
         found = self.plan.witnesses.get(symbol)
         if found is None or found[0] not in env:
             raise NeedsSpecialization(f"no tensor carries size {symbol!r}")
-        return env[found[0]], found[1]
+        tensor = env[found[0]]
+        if self.dtype_of(found[0]) == np.bool_:  # arange_like and friends have no bool kernels
+            tensor = (mx.sym if isinstance(tensor, mx.sym.Symbol) else mx.nd).Cast(tensor, dtype="uint8")
+        return tensor, found[1]
 
     def length_tensor(self, dim: object, F: object, env: dict, ctx: object) -> object:
         if not isinstance(dim, Dim):
