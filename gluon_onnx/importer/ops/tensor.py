@@ -3,8 +3,10 @@ Identity, Cast, Shape, Gather, Slice, ConstantOfShape, Expand, Pad, Split, Tile,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
+import mxnet as mx
 import numpy as np
 
 from ...dtypes import storage_dtype
@@ -17,6 +19,29 @@ from ..symdim import Dim
 from ._helpers import broadcast_shape, norm_axes, norm_axis, pad_array
 
 _INT64_MAX = np.iinfo(np.int64).max
+
+
+def bool_via_uint8(fn: Callable) -> Callable:
+    """Run a converter on uint8 copies when its data input is bool.
+
+    MXNet's legacy layout kernels (transpose, concat, slice_axis, depth_to_space,
+    broadcast_like, ...) have no bool implementation; the cast is exact both ways.
+    """
+
+    @functools.wraps(fn)
+    def run(cx: NodeContext, *args: object, **attrs: object) -> object:
+        if cx.in_storage(0) != "bool":
+            return fn(cx, *args, **attrs)
+        F = cx.F
+        tensors = (mx.nd.NDArray, mx.sym.Symbol)
+        args = tuple(F.Cast(a, dtype="uint8") if isinstance(a, tensors) else a for a in args)
+        out = fn(cx, *args, **attrs)
+        if isinstance(out, (list, tuple)):
+            return type(out)(F.Cast(o, dtype="bool") for o in out)
+        return F.Cast(out, dtype="bool")
+
+    return run
+
 
 
 # --- reshape family -----------------------------------------------------------------------
@@ -126,6 +151,7 @@ def flatten(cx: NodeContext, x: object, *, axis: int = 1) -> object:
 @converter("Transpose", since=13)
 @converter("Transpose", since=21)
 @converter("Transpose", since=23)
+@bool_via_uint8
 def transpose(cx: NodeContext, x: object, *, perm: list[int] | None = None) -> object:
     rank = cx.rank(0)
     axes = tuple(perm) if perm else tuple(range(rank - 1, -1, -1))
@@ -138,6 +164,7 @@ def transpose(cx: NodeContext, x: object, *, perm: list[int] | None = None) -> o
 @converter("Concat", since=4)
 @converter("Concat", since=11)
 @converter("Concat", since=13)
+@bool_via_uint8
 def concat(cx: NodeContext, *inputs: object, axis: int = 1) -> object:
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
@@ -412,6 +439,7 @@ def constant_of_shape(cx: NodeContext, shape: object, *, value: np.ndarray | Non
 
 @converter("Expand", since=8, static=("shape",))
 @converter("Expand", since=13, static=("shape",))
+@bool_via_uint8
 def expand(cx: NodeContext, x: object, shape: object) -> object:
     F = cx.F
     dims = cx.dims(shape)
@@ -435,6 +463,7 @@ def expand(cx: NodeContext, x: object, shape: object) -> object:
 @converter("Tile", since=1, static=("repeats",))
 @converter("Tile", since=6, static=("repeats",))
 @converter("Tile", since=13, static=("repeats",))
+@bool_via_uint8
 def tile(cx: NodeContext, x: object, repeats: object, *extra: object) -> object:
     reps = cx.concrete(repeats)
     shape = cx.in_shape(0)
@@ -499,6 +528,7 @@ def _split_even(cx: NodeContext, x: object, axis: int, count: int, exact: bool) 
 @converter("Split", since=1)
 @converter("Split", since=2)
 @converter("Split", since=11)
+@bool_via_uint8
 def split_v2(cx: NodeContext, x: object, *extra: object, axis: int = 0, split: list[int] | None = None) -> list:
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
@@ -508,6 +538,7 @@ def split_v2(cx: NodeContext, x: object, *extra: object, axis: int = 0, split: l
 
 
 @converter("Split", since=13, static=("split",))
+@bool_via_uint8
 def split_v13(cx: NodeContext, x: object, split: object = None, *, axis: int = 0) -> list:
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
@@ -517,6 +548,7 @@ def split_v13(cx: NodeContext, x: object, split: object = None, *, axis: int = 0
 
 
 @converter("Split", since=18, static=("split",))
+@bool_via_uint8
 def split(cx: NodeContext, x: object, split: object = None, *, axis: int = 0, num_outputs: int | None = None) -> list:
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
@@ -651,6 +683,7 @@ def _check_rank4(cx: NodeContext) -> None:
 @converter("DepthToSpace", since=1)
 @converter("DepthToSpace", since=11)
 @converter("DepthToSpace", since=13)
+@bool_via_uint8
 def depth_to_space(cx: NodeContext, x: object, *, blocksize: int, mode: str = "DCR") -> object:
     _check_rank4(cx)
     F = cx.F
@@ -672,6 +705,7 @@ def depth_to_space(cx: NodeContext, x: object, *, blocksize: int, mode: str = "D
 
 @converter("SpaceToDepth", since=1)
 @converter("SpaceToDepth", since=13)
+@bool_via_uint8
 def space_to_depth(cx: NodeContext, x: object, *, blocksize: int, mode: str = "DCR") -> object:
     _check_rank4(cx)
     F = cx.F
@@ -854,6 +888,7 @@ def reverse_sequence(cx: NodeContext, x: object, sequence_lens: object, *, batch
 
 
 @converter("CenterCropPad", since=18, static=("shape",))
+@bool_via_uint8
 def center_crop_pad(cx: NodeContext, x: object, shape: object, *, axes: list[int] | None = None) -> object:
     F = cx.F
     in_shape = cx.in_shape(0)

@@ -461,3 +461,27 @@ def test_zero_size_results_leave_the_engine_healthy() -> None:
     for model, feeds in _empty_result_models():
         check_model(model, feeds)
         mx.nd.waitall()
+
+
+_BOOL_LAYOUT_CASES = {
+    "transpose": (helper.make_node("Transpose", ["x"], ["y"], perm=[1, 0, 2]), [2, 3, 4], 13, []),
+    "concat": (helper.make_node("Concat", ["x", "x"], ["y"], axis=1), [2, 3], 13, []),
+    "split": (helper.make_node("Split", ["x"], ["y", "z"], axis=1), [2, 4], 13, []),
+    "depth_to_space_crd": (helper.make_node("DepthToSpace", ["x"], ["y"], blocksize=2, mode="CRD"), [1, 8, 2, 3], 13,
+                           []),
+    "space_to_depth": (helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=2), [1, 2, 4, 6], 13, []),
+    "tile": (helper.make_node("Tile", ["x", "r"], ["y"]), [1, 2, 1, 2, 1], 13, [_const("r", [2, 1, 2, 2, 3])]),
+    "expand_dynamic": (helper.make_node("Expand", ["x", "s"], ["y"]), ["N", 1], 13, [_const("s", [1, 3])]),
+    "center_crop_pad": (helper.make_node("CenterCropPad", ["x", "s"], ["y"]), [4, 3], 18, [_const("s", [2, 5])]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BOOL_LAYOUT_CASES))
+def test_bool_tensors_through_layout_ops(case: str) -> None:
+    from onnx.reference import ReferenceEvaluator
+
+    node, shape, opset, inits = _BOOL_LAYOUT_CASES[case]
+    outputs = [_vi(o, TensorProto.BOOL, None) for o in node.output]
+    model = make_model([node], [_vi("x", TensorProto.BOOL, shape)], outputs, inits, opset=opset)
+    feeds = {"x": RNG.integers(0, 2, [d if isinstance(d, int) else 3 for d in shape]).astype(bool)}
+    check_model(model, feeds, expected=ReferenceEvaluator(model).run(None, feeds))
