@@ -13,7 +13,7 @@ from ..dtypes import storage_dtype, to_storage
 from ..errors import HybridizationError
 from ..model import LoadedModel
 from .context import ConstantProvider, Executor, NeedsSpecialization
-from .mxops import is_symbol, npi, reshape
+from .mxops import is_symbol, reshape
 from .plan import Plan, build_plan
 
 _PARAM_SAFE = re.compile(r"[^0-9A-Za-z_]")
@@ -332,10 +332,10 @@ class OnnxBlock(gluon.HybridBlock):
             return value
         if array.size == 0:
             # Gluon parameters cannot have zero-size shapes (0 means "unknown" to them): keep a
-            # one-element parameter (so the graph still has an input) and cut it to zero size
+            # one-element parameter (so the graph still has an input) and repeat it zero times
+            # (zero-size slices of rank <= 2 break MXNet's engine; tile does not)
             one = self._constant(key + ":one", np.zeros((1,), dtype=array.dtype), F, ctx)
-            empty = npi(F, "slice", one, begin=(0,), end=(0,), step=(1,))
-            return reshape(F, empty, array.shape)
+            return reshape(F, F.tile(one, reps=(0,)), array.shape)
         param = self._const_params.get(key)
         if param is None:
             name = f"const{len(self._const_params)}"

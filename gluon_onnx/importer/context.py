@@ -293,14 +293,18 @@ class Executor:
                 key = f"{key}:{array.dtype}:{array.shape}:{hash(array.tobytes())}"
                 return self.const_tensor(key, array, F, ctx)
             return self.sym_tensor(value, F, env, ctx)
-        return self.const_tensor(key, np.asarray(value), F, ctx)
+        # the same tensor name holds other values in other (specialized) plans
+        return self.const_tensor(f"{key}@{id(value)}", np.asarray(value), F, ctx)
 
     # --- symbolic materialization -----------------------------------------------------
     def _witness(self, symbol: str, env: dict) -> tuple[object, int]:
         found = self.plan.witnesses.get(symbol)
         if found is None or found[0] not in env:
             raise NeedsSpecialization(f"no tensor carries size {symbol!r}")
-        return env[found[0]], found[1]
+        tensor = env[found[0]]
+        if self.dtype_of(found[0]) == np.bool_:  # arange_like and friends have no bool kernels
+            tensor = (mx.sym if isinstance(tensor, mx.sym.Symbol) else mx.nd).Cast(tensor, dtype="uint8")
+        return tensor, found[1]
 
     def length_tensor(self, dim: object, F: object, env: dict, ctx: object) -> object:
         if not isinstance(dim, Dim):

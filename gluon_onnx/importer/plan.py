@@ -518,6 +518,7 @@ class _Builder:
                 self.unsupported[(domain, node.op_type, 0)].append(node.name)
                 continue
             spec = lookup(domain, node.op_type, opset)
+            self._fill_output_shapes(node, opset)
             if self._try_static(node, spec, opset):
                 continue
             subgraphs = self._pending_subgraphs.pop(id(node), None)
@@ -638,6 +639,28 @@ class _Builder:
             if count > limits.MAX_FOLDED_ELEMENTS:
                 return False
         return True
+
+    def _fill_output_shapes(self, node: onnx.NodeProto, opset: int) -> None:
+        """Output shapes ONNX inference left unknown, from the static inputs of the node."""
+        fn = shapes.OUTPUT_SHAPES.get(node.op_type)
+        if fn is None or node.domain not in ("", "ai.onnx"):
+            return
+        if all(self.shape_of(o) is not None for o in node.output if o):
+            return
+        values = [self.statics.get(n) if n else None for n in node.input]
+        try:
+            outputs = fn(values, _attrs_plain(node), _EvalInfo(self, node, opset))
+        except (NotStatic, ValueError, IndexError, TypeError, ZeroDivisionError, KeyError, OverflowError):
+            return
+        for name, dims in zip(node.output, outputs):
+            if not name or dims is None or self.shape_of(name) is not None:
+                continue
+            info = self.infos.get(name)
+            dtype = info.dtype if info is not None else None
+            if dtype is None and node.op_type != "ConstantOfShape":
+                dtype = self.infos.get(node.input[0], TensorInfo(None, None)).dtype
+            shape = tuple(self._dim(name, axis, d) for axis, d in enumerate(dims))
+            self.infos[name] = TensorInfo(dtype, shape)
 
     # --- after the walk --------------------------------------------------------------
     def _prune_runtime(self, steps: list[Step]) -> list[Step]:

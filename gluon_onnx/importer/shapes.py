@@ -468,3 +468,79 @@ EVALUATORS["ReduceProd"] = _reduce(_mul, 18)
 EVALUATORS["ReduceSum"] = _reduce(_add, 13)
 EVALUATORS["ReduceMax"] = _reduce(symdim.maximum, 18)
 EVALUATORS["ReduceMin"] = _reduce(symdim.minimum, 18)
+
+
+# --- output shapes of runtime nodes ----------------------------------------------------------
+# ONNX shape inference cannot size a Reshape whose target comes from shape arithmetic it does
+# not propagate (e.g. Gather with a scalar index): the rank of the result is then unknown.
+# These functions give output shapes (tuples of int | Dim | None for an unknown size) from the
+# static inputs the plan computed; same (inputs, attrs, info) signature as the evaluators.
+
+OUTPUT_SHAPES: dict[str, Evaluator] = {}
+
+
+def output_shape(*op_types: str) -> Callable[[Evaluator], Evaluator]:
+    def register(fn: Evaluator) -> Evaluator:
+        for op in op_types:
+            OUTPUT_SHAPES[op] = fn
+        return fn
+
+    return register
+
+
+def _static_dims(value: object) -> list:
+    if value is None:
+        raise NotStatic("shape input not static")
+    return list(as_object(value).reshape(-1))
+
+
+@output_shape("Reshape")
+def _reshape_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    target = attrs.get("shape") if info.opset < 5 else _static_dims(inputs[1] if len(inputs) > 1 else None)
+    if target is None:
+        raise NotStatic("no target shape")
+    in_shape = info.shape_of(0)
+    dims: list[object] = []
+    for i, d in enumerate(target):
+        if not isinstance(d, Dim) and d == 0 and not attrs.get("allowzero", 0):
+            dims.append(in_shape[i] if in_shape is not None and i < len(in_shape) else None)
+        elif not isinstance(d, Dim) and d == -1:
+            dims.append(None)
+        else:
+            dims.append(d)
+    if None in dims and dims.count(None) == 1 and in_shape is not None:
+        known = [d for d in dims if d is not None]
+        if all(isinstance(d, int) for d in known) and all(isinstance(d, int) for d in in_shape):
+            rest = int(np.prod(known, dtype=np.int64))
+            if rest:
+                dims[dims.index(None)] = int(np.prod(in_shape, dtype=np.int64)) // rest
+    return [tuple(dims)]
+
+
+@output_shape("Expand")
+def _expand_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    target = _static_dims(inputs[1])
+    in_shape = info.shape_of(0)
+    if in_shape is None:
+        return [tuple(d if not (isinstance(d, int) and d == 1) else None for d in target)]
+    rank = max(len(in_shape), len(target))
+    a = [1] * (rank - len(in_shape)) + list(in_shape)
+    b = [1] * (rank - len(target)) + list(target)
+    dims: list[object] = []
+    for x, y in zip(a, b):
+        if not isinstance(x, Dim) and x == 1:
+            dims.append(y)
+        elif not isinstance(y, Dim) and y == 1:
+            dims.append(x)
+        elif not isinstance(x, Dim):
+            dims.append(x)
+        elif not isinstance(y, Dim):
+            dims.append(y)
+        else:
+            dims.append(x if x == y else None)
+    return [tuple(dims)]
+
+
+@output_shape("ConstantOfShape")
+def _constant_of_shape_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    return [tuple(_static_dims(inputs[0]))]

@@ -3,6 +3,10 @@ Identity, Cast, Shape, Slice, ConstantOfShape, Expand, Pad, Split, Tile, Dropout
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Sequence
+
+import mxnet as mx
 import numpy as np
 
 from ...dtypes import storage_dtype
@@ -17,7 +21,48 @@ from ._helpers import broadcast_shape, norm_axes, norm_axis, pad_array
 _INT64_MAX = np.iinfo(np.int64).max
 
 
+def bool_via_uint8(fn: Callable) -> Callable:
+    """Run a converter on uint8 copies when its data input is bool.
+
+    MXNet's legacy layout kernels (transpose, concat, slice_axis, depth_to_space,
+    broadcast_like, ...) have no bool implementation; the cast is exact both ways.
+    """
+
+    @functools.wraps(fn)
+    def run(cx: NodeContext, *args: object, **attrs: object) -> object:
+        if cx.in_storage(0) != "bool":
+            return fn(cx, *args, **attrs)
+        F = cx.F
+        tensors = (mx.nd.NDArray, mx.sym.Symbol)
+        args = tuple(F.Cast(a, dtype="uint8") if isinstance(a, tensors) else a for a in args)
+        out = fn(cx, *args, **attrs)
+        if isinstance(out, (list, tuple)):
+            return type(out)(F.Cast(o, dtype="bool") for o in out)
+        return F.Cast(out, dtype="bool")
+
+    return run
+
+
+
 # --- reshape family -----------------------------------------------------------------------
+
+
+def empty_tensor(cx: NodeContext, x: object, shape: Sequence[int]) -> object:
+    """A zero-size tensor of static ``shape`` with the dtype of ``x`` (and depending on it).
+
+    MXNet's slice/reshape/Flatten kernels leave the engine in an error state ("delay_alloc")
+    when they produce a zero-size result of rank <= 2; tile with a zero repeat and the
+    numpy-semantics reshape of an empty array are safe.
+    """
+    F = cx.F
+    nothing = F.tile(np_reshape(F, x, (-1,)), reps=(0,))
+    return np_reshape(F, nothing, tuple(int(d) for d in shape))
+
+
+def _static_size(dims: Sequence[object]) -> int | None:
+    if any(not isinstance(d, int) for d in dims):
+        return None
+    return int(np.prod(dims, dtype=np.int64))
 
 
 def reshape_to(cx: NodeContext, x: object, dims: list, allowzero: int = 0) -> object:
@@ -26,6 +71,12 @@ def reshape_to(cx: NodeContext, x: object, dims: list, allowzero: int = 0) -> ob
     if not any(isinstance(d, Dim) for d in dims):
         if allowzero and 0 in dims:
             return np_reshape(F, x, dims)
+        in_shape = cx.in_shape(0)
+        if in_shape is not None and _static_size(in_shape) == 0:
+            resolved = [in_shape[i] if d == 0 and not allowzero else int(d) for i, d in enumerate(dims)]
+            if -1 in resolved:
+                raise cx.fail(f"cannot infer -1 in {dims} for an empty tensor")
+            return np_reshape(F, x, resolved)
         if not dims:
             return np_reshape(F, x, ())
         return F.reshape(x, shape=tuple(int(d) for d in dims))
@@ -75,6 +126,9 @@ def flatten(cx: NodeContext, x: object, *, axis: int = 1) -> object:
     if not -rank <= axis <= rank:
         raise cx.fail(f"axis {axis} is out of range for a tensor of rank {rank}")
     axis = axis + rank if axis < 0 else axis
+    if _static_size(shape) == 0:
+        outer = int(np.prod(shape[:axis], dtype=np.int64))
+        return np_reshape(F, x, (outer, int(np.prod(shape[axis:], dtype=np.int64))))
     if axis == 0:
         return F.reshape(x, shape=(1, -1))
     front, back = shape[:axis], shape[axis:]
@@ -97,6 +151,7 @@ def flatten(cx: NodeContext, x: object, *, axis: int = 1) -> object:
 @converter("Transpose", since=13)
 @converter("Transpose", since=21)
 @converter("Transpose", since=23)
+@bool_via_uint8
 def transpose(cx: NodeContext, x: object, *, perm: list[int] | None = None) -> object:
     rank = cx.rank(0)
     axes = tuple(perm) if perm else tuple(range(rank - 1, -1, -1))
@@ -109,6 +164,7 @@ def transpose(cx: NodeContext, x: object, *, perm: list[int] | None = None) -> o
 @converter("Concat", since=4)
 @converter("Concat", since=11)
 @converter("Concat", since=13)
+@bool_via_uint8
 def concat(cx: NodeContext, *inputs: object, axis: int = 1) -> object:
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
@@ -302,6 +358,18 @@ def _slice(cx: NodeContext, x: object, starts: list, ends: list, axes: list[int]
             # x[..., start:e] with e a size of another tensor: cut to that length after slicing
             like_ends.append((a, e - (b_ or 0)))
         begin[a], end[a], step[a] = b_, e_, st
+    out_shape = list(shape)
+    for a in axes:
+        if isinstance(shape[a], int) and begin[a] is not None and isinstance(step[a], int):
+            out_shape[a] = len(range(*slice(begin[a], end[a], step[a]).indices(shape[a])))
+    if _static_size(out_shape) == 0:
+        return empty_tensor(cx, x, out_shape)
+    empty_axes = [a for a in axes if out_shape[a] == 0]
+    if empty_axes:  # symbolic sizes elsewhere: slice the rest, then repeat zero times
+        for a in empty_axes:
+            begin[a], end[a], step[a] = None, None, None
+        out = F.slice(x, begin=tuple(begin), end=tuple(end), step=tuple(step))
+        return F.tile(out, reps=tuple(0 if a in empty_axes else 1 for a in range(rank)))
     out = F.slice(x, begin=tuple(begin), end=tuple(end), step=tuple(step))
     for axis, length in like_ends:
         template = cx.shape_template([1] * axis + [length] + [1] * (rank - axis - 1))
@@ -342,12 +410,15 @@ def constant_of_shape(cx: NodeContext, shape: object, *, value: np.ndarray | Non
         if cx.symbolic:
             return F.full(shape=tuple(dims), val=scalar, dtype=dtype)
         return F.full(shape=tuple(dims), val=scalar, dtype=dtype, ctx=cx.ctx)
+    if dtype == "bool":  # MXNet's scalar operators take numbers only
+        return F.Cast(cx.shape_template(dims) + float(scalar), dtype="bool")
     template = cx.shape_template(dims, dtype=dtype)
     return template + scalar if scalar else template
 
 
 @converter("Expand", since=8, static=("shape",))
 @converter("Expand", since=13, static=("shape",))
+@bool_via_uint8
 def expand(cx: NodeContext, x: object, shape: object) -> object:
     F = cx.F
     dims = cx.dims(shape)
@@ -362,6 +433,8 @@ def expand(cx: NodeContext, x: object, shape: object) -> object:
     for _ in range(rank - len(in_shape)):
         x = F.expand_dims(x, axis=0)
     if not any(isinstance(d, Dim) for d in out_shape):
+        if _static_size(out_shape) == 0:
+            return empty_tensor(cx, x, out_shape)
         return F.broadcast_to(x, shape=tuple(int(d) for d in out_shape))
     return F.broadcast_like(x, cx.shape_template(out_shape))
 
@@ -369,6 +442,7 @@ def expand(cx: NodeContext, x: object, shape: object) -> object:
 @converter("Tile", since=1, static=("repeats",))
 @converter("Tile", since=6, static=("repeats",))
 @converter("Tile", since=13, static=("repeats",))
+@bool_via_uint8
 def tile(cx: NodeContext, x: object, repeats: object, *extra: object) -> object:
     reps = cx.concrete(repeats)
     shape = cx.in_shape(0)
@@ -413,9 +487,8 @@ def _split(cx: NodeContext, x: object, axis: int, sizes: list[int]) -> list[obje
     for s in sizes:
         if s > 0:
             outs.append(F.slice_axis(x, axis=axis, begin=offset, end=offset + s))
-        else:  # zero-size piece: slice_axis refuses begin == end
-            edge = tuple([None] * axis + [offset])
-            outs.append(npi(F, "slice", x, begin=edge, end=edge, step=tuple([None] * axis + [1])))
+        else:  # zero-size piece: x repeated zero times along the axis
+            outs.append(F.tile(x, reps=tuple(0 if a == axis else 1 for a in range(len(cx.in_shape(0))))))
         offset += s
     return outs
 
@@ -434,6 +507,7 @@ def _split_even(cx: NodeContext, x: object, axis: int, count: int, exact: bool) 
 @converter("Split", since=1)
 @converter("Split", since=2)
 @converter("Split", since=11)
+@bool_via_uint8
 def split_v2(cx: NodeContext, x: object, *extra: object, axis: int = 0, split: list[int] | None = None) -> list:
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
@@ -443,6 +517,7 @@ def split_v2(cx: NodeContext, x: object, *extra: object, axis: int = 0, split: l
 
 
 @converter("Split", since=13, static=("split",))
+@bool_via_uint8
 def split_v13(cx: NodeContext, x: object, split: object = None, *, axis: int = 0) -> list:
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
@@ -452,6 +527,7 @@ def split_v13(cx: NodeContext, x: object, split: object = None, *, axis: int = 0
 
 
 @converter("Split", since=18, static=("split",))
+@bool_via_uint8
 def split(cx: NodeContext, x: object, split: object = None, *, axis: int = 0, num_outputs: int | None = None) -> list:
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
@@ -586,6 +662,7 @@ def _check_rank4(cx: NodeContext) -> None:
 @converter("DepthToSpace", since=1)
 @converter("DepthToSpace", since=11)
 @converter("DepthToSpace", since=13)
+@bool_via_uint8
 def depth_to_space(cx: NodeContext, x: object, *, blocksize: int, mode: str = "DCR") -> object:
     _check_rank4(cx)
     F = cx.F
@@ -607,6 +684,7 @@ def depth_to_space(cx: NodeContext, x: object, *, blocksize: int, mode: str = "D
 
 @converter("SpaceToDepth", since=1)
 @converter("SpaceToDepth", since=13)
+@bool_via_uint8
 def space_to_depth(cx: NodeContext, x: object, *, blocksize: int, mode: str = "DCR") -> object:
     _check_rank4(cx)
     F = cx.F
@@ -789,6 +867,7 @@ def reverse_sequence(cx: NodeContext, x: object, sequence_lens: object, *, batch
 
 
 @converter("CenterCropPad", since=18, static=("shape",))
+@bool_via_uint8
 def center_crop_pad(cx: NodeContext, x: object, shape: object, *, axes: list[int] | None = None) -> object:
     F = cx.F
     in_shape = cx.in_shape(0)
