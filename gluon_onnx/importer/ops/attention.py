@@ -1,4 +1,4 @@
-"""Attention layers: Attention (opset 23/24/25), RotaryEmbedding, SwiGLU."""
+"""Attention layers: Attention (opset 23/24/25), RotaryEmbedding, LinearAttention, FlexAttention."""
 
 from __future__ import annotations
 
@@ -306,3 +306,104 @@ def attention(cx: NodeContext, q: object, k: object, v: object, attn_mask: objec
                       qk_matmul_output_mode=qk_matmul_output_mode, scale=scale, softcap=softcap,
                       softmax_precision=softmax_precision, left_window_size=left_window_size,
                       right_window_size=right_window_size)
+
+
+@converter("RotaryEmbedding", since=23)
+def rotary_embedding(cx: NodeContext, x: object, cos_cache: object, sin_cache: object, position_ids: object = None,
+                     *, interleaved: int = 0, num_heads: int = 0, rotary_embedding_dim: int = 0) -> object:
+    F = cx.F
+    rank = cx.rank(0)
+    shape = cx.in_shape(0)
+    if rank == 3:
+        if not num_heads:
+            raise cx.fail("3-D input needs the num_heads attribute")
+        hidden = shape[2] if isinstance(shape[2], int) else cx.concrete([shape[2]])[0]
+        head_size = hidden // num_heads
+        x = F.reshape(x, shape=(0, 0, num_heads, -1))  # (B, S, H, D)
+        heads_axis = 2
+    elif rank == 4:
+        head_size = shape[3] if isinstance(shape[3], int) else cx.concrete([shape[3]])[0]
+        heads_axis = 1  # (B, H, S, D)
+    else:
+        raise cx.fail(f"input must be 3-D or 4-D, got rank {rank}")
+    rot = rotary_embedding_dim or head_size
+    half = rot // 2
+    if position_ids is not None:
+        cos_cache = F.take(cos_cache, position_ids, axis=0)
+        sin_cache = F.take(sin_cache, position_ids, axis=0)
+    # (B, S, half) -> broadcastable against the heads axis
+    cos = F.expand_dims(cos_cache, axis=heads_axis)
+    sin = F.expand_dims(sin_cache, axis=heads_axis)
+    rotated = F.slice_axis(x, axis=-1, begin=0, end=rot) if rot < head_size else x
+    if interleaved:
+        first = F.slice(rotated, begin=(None,) * 3 + (0,), end=(None,) * 4, step=(None,) * 3 + (2,))
+        second = F.slice(rotated, begin=(None,) * 3 + (1,), end=(None,) * 4, step=(None,) * 3 + (2,))
+    else:
+        first = F.slice_axis(rotated, axis=-1, begin=0, end=half)
+        second = F.slice_axis(rotated, axis=-1, begin=half, end=rot)
+    real = F.broadcast_sub(F.broadcast_mul(cos, first), F.broadcast_mul(sin, second))
+    imag = F.broadcast_add(F.broadcast_mul(sin, first), F.broadcast_mul(cos, second))
+    if interleaved:
+        rotated = F.reshape(F.stack(real, imag, axis=-1), shape=(0, 0, 0, -1))
+    else:
+        rotated = F.concat(real, imag, dim=-1)
+    if rot < head_size:
+        rotated = F.concat(rotated, F.slice_axis(x, axis=-1, begin=rot, end=None), dim=-1)
+    if rank == 3:
+        rotated = F.reshape(rotated, shape=(0, 0, -1))
+    return rotated
+
+
+@converter("LinearAttention", since=27)
+def linear_attention(cx: NodeContext, query: object, key: object, value: object, past_state: object = None,
+                     decay: object = None, beta: object = None, *, chunk_size: int = 64,
+                     kv_num_heads: int | None = None, q_num_heads: int | None = None, scale: float = 0.0,
+                     update_rule: str = "gated_delta") -> tuple:
+    F = cx.F
+    if update_rule not in ("linear", "gated", "delta", "gated_delta"):
+        raise cx.fail(f"unknown update_rule {update_rule!r}")
+    if not q_num_heads or not kv_num_heads or q_num_heads % kv_num_heads:
+        raise cx.fail("q_num_heads must be a positive multiple of kv_num_heads")
+    gating = update_rule in ("gated", "gated_delta")
+    delta = update_rule in ("delta", "gated_delta")
+    if gating != (decay is not None) or delta != (beta is not None):
+        raise cx.fail(f"update_rule {update_rule!r} needs decay={gating} and beta={delta}")
+    dims = [cx.in_shape(0)[1], cx.in_shape(0)[2]]
+    steps, q_hidden = dims if all(isinstance(d, int) for d in dims) else cx.concrete(dims)
+    d_k = q_hidden // q_num_heads
+    group = q_num_heads // kv_num_heads
+    ct = "float32"
+
+    def heads(v: object, count: int, index: int) -> object:
+        v = v if cx.in_storage(index) == ct else F.Cast(v, dtype=ct)
+        return F.transpose(F.reshape(v, shape=(0, 0, count, -1)), axes=(0, 2, 1, 3))  # (B, H, T, d)
+
+    q4, k4, v4 = heads(query, q_num_heads, 0), heads(key, kv_num_heads, 1), heads(value, kv_num_heads, 2)
+    decay4 = heads(decay, kv_num_heads, 4) if decay is not None else None  # (B, H, T, d_k or 1)
+    beta4 = heads(beta, cx.in_shape(5)[2], 5) if beta is not None else None  # (B, H or 1, T, 1)
+    if past_state is not None:
+        state = past_state if cx.in_storage(3) == ct else F.Cast(past_state, dtype=ct)
+    else:
+        state = F.zeros_like(F.broadcast_mul(F.swapaxes(F.slice_axis(k4, axis=2, begin=0, end=1), 2, 3),
+                                             F.slice_axis(v4, axis=2, begin=0, end=1)))
+    factor = scale if scale else 1.0 / math.sqrt(d_k)
+    outputs = []
+    for t in range(steps):
+        k_t = F.slice_axis(k4, axis=2, begin=t, end=t + 1)  # (B, H, 1, d_k)
+        v_t = F.slice_axis(v4, axis=2, begin=t, end=t + 1)  # (B, H, 1, d_v)
+        if gating:
+            g_t = F.swapaxes(F.slice_axis(decay4, axis=2, begin=t, end=t + 1), 2, 3)  # (B, H, d_k or 1, 1)
+            state = F.broadcast_mul(state, F.exp(g_t))
+        if delta:
+            retrieved = matmul_nt(F, k_t, state, transpose_b=False)  # (B, H, 1, d_v)
+            v_t = F.broadcast_mul(F.slice_axis(beta4, axis=2, begin=t, end=t + 1), v_t - retrieved)
+        state = state + F.broadcast_mul(F.swapaxes(k_t, 2, 3), v_t)
+        read = F.repeat(state, repeats=group, axis=1) if group > 1 else state
+        outputs.append(matmul_nt(F, F.slice_axis(q4, axis=2, begin=t, end=t + 1), read, transpose_b=False))
+    out = outputs[0] if steps == 1 else F.concat(*outputs, dim=2)  # (B, Hq, T, d_v)
+    out = F.reshape(F.transpose(out * factor, axes=(0, 2, 1, 3)), shape=(0, 0, -3))
+    out_storage = cx.out_storage(0) or ct
+    state_storage = cx.out_storage(1) or ct
+    out = out if out_storage == ct else F.Cast(out, dtype=out_storage)
+    state = state if state_storage == ct else F.Cast(state, dtype=state_storage)
+    return out, state

@@ -250,3 +250,35 @@ def deform_conv(
     else:
         y = F.contrib.ModulatedDeformableConvolution(x, offset, mask, w, b, **common)
     return y if storage == "float32" else F.Cast(y, dtype=storage)
+
+
+@converter("CausalConvWithState", since=27)
+def causal_conv_with_state(cx: NodeContext, x: object, w: object, b: object = None, past_state: object = None, *,
+                           activation: str = "none") -> tuple:
+    F = cx.F
+    if activation not in ("none", "silu", "swish"):
+        raise cx.fail(f"unknown activation {activation!r}")
+    w_shape = _spatial_ints(cx, cx.in_shape(1) or ())
+    channels, k = int(w_shape[0]), int(w_shape[2])
+    storage = cx.in_storage(0)
+    if past_state is None:
+        padded = pad_array(cx, x, [(0, 0), (0, 0), (k - 1, 0)])
+    else:
+        padded = F.concat(past_state, x, dim=2)
+    ct = "float64" if storage == "float64" else "float32"
+    conv_in, conv_w, conv_b = padded, w, b
+    if storage != ct:
+        conv_in, conv_w = F.Cast(padded, dtype=ct), F.Cast(w, dtype=ct)
+        conv_b = F.Cast(b, dtype=ct) if b is not None else None
+    y = F.Convolution(conv_in, conv_w, conv_b, kernel=(k,), num_filter=channels, num_group=channels,
+                      no_bias=b is None)
+    if storage == "float16":
+        y = F.Cast(F.Cast(y, dtype="float16"), dtype=ct)  # ONNX rounds the convolution before the activation
+    if activation != "none":
+        y = y * F.sigmoid(y)
+    if storage != ct:
+        y = F.Cast(y, dtype=storage)
+    # the last k-1 positions of the padded input carry over to the next call
+    state = npi(F, "slice", padded, begin=(None, None, -(k - 1) if k > 1 else None),
+                end=(None, None, None if k > 1 else 0), step=(None, None, 1))
+    return y, state
