@@ -7,7 +7,9 @@ import math
 import numpy as np
 import onnx
 
-from ..context import NodeContext
+from ...model import read_model
+from ..context import ConstantProvider, Executor, NodeContext
+from ..plan import build_plan
 from ..registry import converter
 from ._helpers import pad_array
 
@@ -407,3 +409,83 @@ def linear_attention(cx: NodeContext, query: object, key: object, value: object,
     out = out if out_storage == ct else F.Cast(out, dtype=out_storage)
     state = state if state_storage == ct else F.Cast(state, dtype=state_storage)
     return out, state
+
+
+class _PrefixedConstants(ConstantProvider):
+    """Keeps a modifier subgraph's constants apart from the enclosing graph's."""
+
+    def __init__(self, inner: ConstantProvider, prefix: str):
+        self.inner = inner
+        self.prefix = prefix
+
+    def constant(self, key: str, array: np.ndarray, F: object, ctx: object) -> object:
+        return self.inner.constant(self.prefix + key, array, F, ctx)
+
+    def param_value(self, name: str) -> np.ndarray:
+        return self.inner.param_value(name)
+
+
+#: id(graph) -> (graph, {input shape: Plan}); the graph is kept so its id stays unique
+_MODIFIER_PLANS: dict[int, tuple[onnx.GraphProto, dict]] = {}
+
+
+def run_modifier(cx: NodeContext, graph: onnx.GraphProto, value: object, what: str) -> object:
+    """Run a one-input, one-output ONNX subgraph (FlexAttention's score_mod/prob_mod) on ``value``."""
+    if len(graph.input) != 1 or len(graph.output) != 1:
+        raise cx.fail(f"{what} must have exactly one input and one output")
+    shape = None if cx.symbolic else tuple(value.shape)
+    _, plans = _MODIFIER_PLANS.setdefault(id(graph), (graph, {}))
+    plan = plans.get(shape)
+    if plan is None:
+        opsets = [onnx.helper.make_opsetid(domain, version) for domain, version in cx.executor.plan.opsets.items()]
+        model = onnx.helper.make_model(graph, opset_imports=opsets)
+        model.ir_version = 10
+        input_shapes = {graph.input[0].name: shape} if shape is not None else None
+        plan = build_plan(read_model(model), input_shapes=input_shapes, freeze_params=True)
+        plans[shape] = plan
+    executor = Executor(plan, _PrefixedConstants(cx.executor.provider, f"{cx.name}/{what}/"))
+    return executor.run(cx.F, [value], {}, cx.ctx)[0]
+
+
+@converter("FlexAttention", since=1, domain="ai.onnx.preview")
+def flex_attention(cx: NodeContext, q: object, k: object, v: object, *, prob_mod: onnx.GraphProto | None = None,
+                   scale: float | None = None, score_mod: onnx.GraphProto | None = None,
+                   softmax_precision: int | None = None) -> object:
+    F = cx.F
+    if cx.rank(0) != 4 or cx.rank(1) != 4 or cx.rank(2) != 4:
+        raise cx.fail("FlexAttention takes rank-4 Q, K and V")
+    q_shape, k_shape = cx.in_shape(0), cx.in_shape(1)
+    dims = [q_shape[1], k_shape[1], q_shape[3]]
+    q_heads, kv_heads, head_size = dims if all(isinstance(d, int) for d in dims) else cx.concrete(dims)
+    if q_heads % kv_heads:
+        raise cx.fail(f"{q_heads} query heads are not a multiple of {kv_heads} key/value heads")
+    storage = cx.in_storage(0)
+    narrow = narrow_type(cx.in_dtype(0))
+    ct = compute_dtype(storage)
+    if softmax_precision is not None:
+        soft = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(softmax_precision))
+        soft_storage = "float64" if soft == np.float64 else "float32"
+        soft_narrow = narrow_type(soft)
+    else:
+        soft_storage, soft_narrow = ct, None
+    if storage != ct:
+        q, k, v = F.Cast(q, dtype=ct), F.Cast(k, dtype=ct), F.Cast(v, dtype=ct)
+    factor = 1.0 / math.sqrt(head_size) if scale is None else scale
+    root = float(np.array(np.sqrt(np.float32(factor)), dtype=cx.in_dtype(0)))
+    if q_heads != kv_heads:
+        k = F.repeat(k, repeats=q_heads // kv_heads, axis=1)
+        v = F.repeat(v, repeats=q_heads // kv_heads, axis=1)
+    q = round_to(cx, q * root, narrow)
+    k = round_to(cx, k * root, narrow)
+    scores = round_to(cx, matmul_nt(F, q, k, transpose_b=True), narrow)
+    if soft_storage != ct:
+        scores, v = F.Cast(scores, dtype=soft_storage), F.Cast(v, dtype=soft_storage)
+    scores = round_to(cx, scores, soft_narrow)
+    if score_mod is not None:
+        scores = run_modifier(cx, score_mod, scores, "score_mod")
+    probs = narrow_softmax(cx, scores, soft_narrow) if soft_narrow else F.softmax(scores, axis=-1)
+    if prob_mod is not None:
+        probs = run_modifier(cx, prob_mod, probs, "prob_mod")
+    y = matmul_nt(F, probs, v, transpose_b=False)
+    out_storage = cx.out_storage(0) or storage
+    return y if out_storage == soft_storage else F.Cast(y, dtype=out_storage)
