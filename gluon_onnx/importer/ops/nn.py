@@ -82,6 +82,14 @@ def conv(
     )
 
 
+def _matmul_dtype(storage: str | None) -> str | None:
+    """The dtype MXNet's CPU matrix products compute ``storage`` in (None: natively)."""
+    if storage in ("float32", "float64"):
+        return None
+    # float16 has no CPU GEMM; integers go through float64, exact while |values| < 2**53
+    return "float32" if storage == "float16" else "float64"
+
+
 @converter("Gemm", since=1)
 @converter("Gemm", since=7)
 @converter("Gemm", since=9)
@@ -100,21 +108,28 @@ def gemm(
     broadcast: int = 0,
 ) -> object:
     F = cx.F
+    storage = cx.in_storage(0)
+    via = _matmul_dtype(storage)
+    if via is not None:
+        a, b = F.Cast(a, dtype=via), F.Cast(b, dtype=via)
+        c = F.Cast(c, dtype=via) if c is not None else None
     c_shape = cx.in_shape(2) if c is not None else None
     b_shape = cx.in_shape(1)
     units = None
     if b_shape is not None and isinstance(b_shape[0 if transB else 1], int):
         units = b_shape[0 if transB else 1]
     fc_bias = c is None or (beta == 1.0 and c_shape is not None and len(c_shape) == 1 and c_shape[0] == units)
-    if not transA and alpha == 1.0 and fc_bias and units is not None and cx.in_storage(0) == "float32":
+    if not transA and alpha == 1.0 and fc_bias and units is not None and storage == "float32":
         weight = b if transB else F.transpose(b)
         return F.FullyConnected(a, weight, c, num_hidden=units, no_bias=c is None, flatten=False)
     out = F.dot(a, b, transpose_a=bool(transA), transpose_b=bool(transB))
     if alpha != 1.0:
         out = out * alpha
     if c is not None and beta != 0.0:
+        if c_shape is not None and len(c_shape) == 0:
+            c = F.reshape(c, shape=(1, 1))
         out = F.broadcast_add(out, c * beta if beta != 1.0 else c)
-    return out
+    return out if via is None else F.Cast(out, dtype=storage)
 
 
 @converter("MatMul", since=1)
@@ -122,10 +137,16 @@ def gemm(
 @converter("MatMul", since=13)
 def matmul(cx: NodeContext, a: object, b: object) -> object:
     F = cx.F
+    storage = cx.in_storage(0)
+    via = _matmul_dtype(storage)
+    if via is not None:
+        a, b = F.Cast(a, dtype=via), F.Cast(b, dtype=via)
     rank_a, rank_b = cx.in_rank(0), cx.in_rank(1)
     if rank_b == 2 and rank_a is not None and rank_a >= 2:
-        return F.dot(a, b)
-    return npi(F, "matmul", a, b)
+        out = F.dot(a, b)
+    else:
+        out = npi(F, "matmul", a, b)
+    return out if via is None else F.Cast(out, dtype=storage)
 
 
 def _spatial_ints(cx: NodeContext, dims: tuple) -> tuple[int, ...]:
