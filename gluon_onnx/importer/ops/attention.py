@@ -154,9 +154,11 @@ def _attention(
         v = F.repeat(v, repeats=reps, axis=1)
 
     scores = round_to(cx, matmul_nt(F, q, k, transpose_b=True), narrow)
+    raw_scores = scores
     if softcap > 0:
         scores = round_to(cx, F.tanh(scores / softcap) * softcap, narrow)
-    qk_out = scores
+    # mode 0: the raw product (as the spec and onnxruntime); mode 1: after the softcap
+    qk_out = raw_scores if qk_matmul_output_mode == 0 else scores
 
     bias = _bias(cx, scores, attn_mask, past_key, nonpad_kv_seqlen, ct, narrow, bool(is_causal),
                  left_window_size, right_window_size)
