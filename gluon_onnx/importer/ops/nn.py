@@ -44,6 +44,18 @@ def split_symmetric(pairs: list[tuple[int, int]]) -> tuple[tuple[int, ...], list
     return sym, rest
 
 
+def half_to_float(cx: NodeContext, *values: object) -> list:
+    """float16 operands cast to float32 (MXNet has no float16 GEMM on CPU); others unchanged."""
+    if cx.in_storage(0) != "float16":
+        return list(values)
+    return [cx.F.Cast(v, dtype="float32") if v is not None else None for v in values]
+
+
+def float_to_half(cx: NodeContext, y: object) -> object:
+    """Undo :func:`half_to_float` on a result."""
+    return cx.F.Cast(y, dtype="float16") if cx.in_storage(0) == "float16" else y
+
+
 @converter("Conv", since=1)
 @converter("Conv", since=11)
 @converter("Conv", since=22)
@@ -74,12 +86,14 @@ def conv(
     spatial = tuple(x_shape[2:]) if x_shape is not None else (0,) * n
     pairs = resolve_pads(cx, spatial, kernel, strides_t, dil, pads, auto_pad)
     sym, rest = split_symmetric(pairs)
-    if any(b or e for b, e in rest):
+    x, w, b = half_to_float(cx, x, w, b)
+    if any(b_ or e for b_, e in rest):
         x = pad_array(cx, x, [(0, 0), (0, 0)] + rest)
-    return F.Convolution(
+    y = F.Convolution(
         x, w, b, kernel=kernel, stride=strides_t, dilate=dil, pad=sym,
         num_filter=int(w_shape[0]), num_group=group, no_bias=b is None,
     )
+    return float_to_half(cx, y)
 
 
 def _matmul_dtype(storage: str | None) -> str | None:
@@ -208,14 +222,17 @@ def conv_transpose(
         window_full = None
     else:
         window_full = [(begin, f - begin - size) for (begin, size), f in zip(window, full)]  # (crop front, crop end)
+    x, w, b = half_to_float(cx, x, w, b)
     if window_full is None and all(0 <= e < s for e, s in zip(extra, strides_t)):
-        return F.Deconvolution(x, w, b, pad=(0,) * n, adj=extra, no_bias=b is None, **common)
+        y = F.Deconvolution(x, w, b, pad=(0,) * n, adj=extra, no_bias=b is None, **common)
+        return float_to_half(cx, y)
     if window_full is not None and all(
         front >= 0 and 0 <= front - end < s for (front, end), s in zip(window_full, strides_t)
     ):
         adj = tuple(front - end for front, end in window_full)
-        return F.Deconvolution(x, w, b, pad=tuple(front for front, _ in window_full), adj=adj,
-                               no_bias=b is None, **common)
+        y = F.Deconvolution(x, w, b, pad=tuple(front for front, _ in window_full), adj=adj,
+                            no_bias=b is None, **common)
+        return float_to_half(cx, y)
     y = F.Deconvolution(x, w, None, pad=(0,) * n, adj=(0,) * n, no_bias=True, **common)
     if window_full is None:
         window_full = [(0, -e) for e in extra]
@@ -228,7 +245,7 @@ def conv_transpose(
     y = pad_array(cx, y, [(0, 0), (0, 0)] + grow)
     if b is not None:
         y = F.broadcast_add(y, F.reshape(b, shape=(1, -1) + (1,) * n))
-    return y
+    return float_to_half(cx, y)
 
 
 @converter("DeformConv", since=19)

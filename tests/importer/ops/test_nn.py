@@ -114,3 +114,14 @@ def test_causal_conv_with_state_carries_state(with_state: bool, activation: str)
     model = single_node_model("CausalConvWithState", feeds, [("y", "float32"), ("state", "float32")], opset=27,
                               activation=activation)
     check_model(model, feeds, rtol=1e-5, atol=1e-5)
+
+
+def test_float16_convolutions() -> None:
+    x = randn(1, 2, 5, 5, dtype="float16")
+    model = single_node_model("Conv", {"x": x}, [("y", "float16")],
+                              initializers={"w": randn(3, 2, 3, 3, dtype="float16"), "b": randn(3, dtype="float16")},
+                              pads=[0, 1, 1, 0])
+    check_model(model, {"x": x}, rtol=3e-3, atol=3e-3)
+    model = single_node_model("ConvTranspose", {"x": x}, [("y", "float16")],
+                              initializers={"w": randn(2, 3, 3, 3, dtype="float16")}, strides=[2, 2], pads=[1, 0, 0, 1])
+    check_model(model, {"x": x}, rtol=3e-3, atol=3e-3)

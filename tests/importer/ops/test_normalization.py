@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import mxnet as mx
 import numpy as np
+import onnx
 import pytest
 from mxnet import autograd
+from onnx import helper
 
 from gluon_onnx import load_block
-from tests.importer.ops.nn_helpers import check_dynamic_batch, single_node_model
-from tests.importer.ops.oracle import check_model
+from tests.importer.ops.nn_helpers import check_dynamic_batch, single_node_model, value_info
+from tests.importer.ops.oracle import check_model, make_model
 
 RNG = np.random.RandomState(3)
 C = 3
@@ -157,3 +159,45 @@ def test_lp_normalization(p: int, axis: int) -> None:
     x[0, :, 0] = 0  # a zero norm stays zero
     model = single_node_model("LpNormalization", {"x": x}, [("y", "float32")], p=p, axis=axis)
     check_model(model, {"x": x}, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float64"])
+def test_normalization_dtypes(dtype: str) -> None:
+    x = RNG.randn(2, C, 4, 5).astype(dtype)
+    tol = 3e-3 if dtype == "float16" else 1e-6
+    stats = {"scale": (RNG.rand(C) + 0.5).astype(dtype), "bias": RNG.randn(C).astype(dtype),
+             "mean": RNG.randn(C).astype(dtype), "var": (RNG.rand(C) + 0.5).astype(dtype)}
+    model = single_node_model("BatchNormalization", {"x": x}, [("y", dtype)], initializers=stats)
+    check_model(model, {"x": x}, rtol=tol, atol=tol)
+    model = single_node_model("InstanceNormalization", {"x": x}, [("y", dtype)],
+                              initializers={"scale": stats["scale"], "bias": stats["bias"]})
+    check_model(model, {"x": x}, rtol=tol, atol=tol)
+    model = single_node_model("LRN", {"x": x}, [("y", dtype)], size=3, alpha=0.1)
+    # onnxruntime has no float64 LRN and the reference implementation's channel loop runs over the batch
+    squares = np.pad(x.astype("float64") ** 2, ((0, 0), (1, 1), (0, 0), (0, 0)))
+    window = squares[:, :-2] + squares[:, 1:-1] + squares[:, 2:]
+    expected = (x / (1.0 + 0.1 / 3 * window) ** 0.75).astype(dtype)
+    check_model(model, {"x": x}, rtol=max(tol, 1e-5), atol=max(tol, 1e-5), expected=[expected])
+
+
+def test_batch_norm_per_activation_statistics() -> None:
+    x = RNG.randn(2, C, 4).astype("float32")
+    stats = {"scale": RNG.randn(C, 4).astype("float32"), "bias": RNG.randn(C, 4).astype("float32"),
+             "mean": RNG.randn(C, 4).astype("float32"), "var": (RNG.rand(C, 4) + 0.5).astype("float32")}
+    model = single_node_model("BatchNormalization", {"x": x}, [("y", "float32")], initializers=stats, opset=7,
+                              spatial=0, epsilon=1e-3)
+    expected = (x - stats["mean"]) / np.sqrt(stats["var"] + 1e-3) * stats["scale"] + stats["bias"]
+    check_model(model, {"x": x}, rtol=1e-5, atol=1e-5, expected=[expected])
+
+
+def test_batch_norm_with_computed_statistics() -> None:
+    """Statistics produced by other nodes cannot be updated in place: normalize with them as given."""
+    x = RNG.randn(2, C, 3, 3).astype("float32")
+    feeds = {"x": x, "m": RNG.randn(C).astype("float32"), "v": (RNG.rand(C) + 0.5).astype("float32")}
+    nodes = [helper.make_node("Abs", ["v"], ["v_abs"]), helper.make_node("Neg", ["m"], ["m_neg"]),
+             helper.make_node("BatchNormalization", ["x", "s", "b", "m_neg", "v_abs"], ["y"])]
+    inits = [onnx.numpy_helper.from_array(RNG.randn(C).astype("float32"), "s"),
+             onnx.numpy_helper.from_array(RNG.randn(C).astype("float32"), "b")]
+    model = make_model(nodes, [value_info(n, a) for n, a in feeds.items()], [value_info("y", "float32", None)],
+                       inits, opset=15)
+    check_model(model, feeds, rtol=1e-5, atol=1e-5)
