@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 import onnx
@@ -427,8 +428,17 @@ class _PrefixedConstants(ConstantProvider):
         return self.inner.param_value(name)
 
 
-#: id(graph) -> (graph, {input shape: Plan}); the graph is kept so its id stays unique
-_MODIFIER_PLANS: dict[int, tuple[onnx.GraphProto, dict]] = {}
+#: (id(step), attribute name) -> {input shape: Plan}; entries leave with their step
+_MODIFIER_PLANS: dict[tuple[int, str], dict] = {}
+
+
+def _modifier_plans(cx: NodeContext, what: str) -> dict:
+    key = (id(cx.step), what)
+    plans = _MODIFIER_PLANS.get(key)
+    if plans is None:
+        plans = _MODIFIER_PLANS[key] = {}
+        weakref.finalize(cx.step, _MODIFIER_PLANS.pop, key, None)
+    return plans
 
 
 def run_modifier(cx: NodeContext, graph: onnx.GraphProto, value: object, what: str) -> object:
@@ -436,7 +446,7 @@ def run_modifier(cx: NodeContext, graph: onnx.GraphProto, value: object, what: s
     if len(graph.input) != 1 or len(graph.output) != 1:
         raise cx.fail(f"{what} must have exactly one input and one output")
     shape = None if cx.symbolic else tuple(value.shape)
-    _, plans = _MODIFIER_PLANS.setdefault(id(graph), (graph, {}))
+    plans = _modifier_plans(cx, what)
     plan = plans.get(shape)
     if plan is None:
         opsets = [onnx.helper.make_opsetid(domain, version) for domain, version in cx.executor.plan.opsets.items()]

@@ -133,9 +133,8 @@ def gemm(
     if b_shape is not None and isinstance(b_shape[0 if transB else 1], int):
         units = b_shape[0 if transB else 1]
     fc_bias = c is None or (beta == 1.0 and c_shape is not None and len(c_shape) == 1 and c_shape[0] == units)
-    if not transA and alpha == 1.0 and fc_bias and units is not None and storage == "float32":
-        weight = b if transB else F.transpose(b)
-        return F.FullyConnected(a, weight, c, num_hidden=units, no_bias=c is None, flatten=False)
+    if transB and not transA and alpha == 1.0 and fc_bias and units is not None and storage == "float32":
+        return F.FullyConnected(a, b, c, num_hidden=units, no_bias=c is None, flatten=False)
     out = F.dot(a, b, transpose_a=bool(transA), transpose_b=bool(transB))
     if alpha != 1.0:
         out = out * alpha
