@@ -43,3 +43,15 @@ def log_softmax_v11(cx: NodeContext, x: object, *, axis: int = 1) -> object:
 @converter("LogSoftmax", since=13)
 def log_softmax(cx: NodeContext, x: object, *, axis: int = -1) -> object:
     return cx.F.log_softmax(x, axis=axis)
+
+
+@converter("SwiGLU", since=28)
+def swiglu(cx: NodeContext, a: object, b: object, *, alpha: float = 1.0) -> object:
+    F = cx.F
+    storage = cx.in_storage(0)
+    if storage == "float16":
+        # ONNX computes Swish through float16 intermediates; float32 then one rounding stays within them
+        a, b = F.Cast(a, dtype="float32"), F.Cast(b, dtype="float32")
+    gate = a * F.sigmoid(a * alpha) if alpha != 1.0 else a * F.sigmoid(a)
+    y = gate * b
+    return F.Cast(y, dtype=storage) if storage == "float16" else y

@@ -1,13 +1,16 @@
-"""Attention layers: Attention (opset 23/24/25), RotaryEmbedding, SwiGLU."""
+"""Attention layers: Attention (opset 23/24/25), RotaryEmbedding, LinearAttention, FlexAttention."""
 
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 import onnx
 
-from ..context import NodeContext
+from ...model import read_model
+from ..context import ConstantProvider, Executor, NodeContext
+from ..plan import build_plan
 from ..registry import converter
 from ._helpers import pad_array
 
@@ -152,9 +155,11 @@ def _attention(
         v = F.repeat(v, repeats=reps, axis=1)
 
     scores = round_to(cx, matmul_nt(F, q, k, transpose_b=True), narrow)
+    raw_scores = scores
     if softcap > 0:
         scores = round_to(cx, F.tanh(scores / softcap) * softcap, narrow)
-    qk_out = scores
+    # mode 0: the raw product (as the spec and onnxruntime); mode 1: after the softcap
+    qk_out = raw_scores if qk_matmul_output_mode == 0 else scores
 
     bias = _bias(cx, scores, attn_mask, past_key, nonpad_kv_seqlen, ct, narrow, bool(is_causal),
                  left_window_size, right_window_size)
@@ -306,3 +311,193 @@ def attention(cx: NodeContext, q: object, k: object, v: object, attn_mask: objec
                       qk_matmul_output_mode=qk_matmul_output_mode, scale=scale, softcap=softcap,
                       softmax_precision=softmax_precision, left_window_size=left_window_size,
                       right_window_size=right_window_size)
+
+
+@converter("RotaryEmbedding", since=23)
+def rotary_embedding(cx: NodeContext, x: object, cos_cache: object, sin_cache: object, position_ids: object = None,
+                     *, interleaved: int = 0, num_heads: int = 0, rotary_embedding_dim: int = 0) -> object:
+    F = cx.F
+    rank = cx.rank(0)
+    shape = cx.in_shape(0)
+    if rank == 3:
+        if not num_heads:
+            raise cx.fail("3-D input needs the num_heads attribute")
+        hidden = shape[2] if isinstance(shape[2], int) else cx.concrete([shape[2]])[0]
+        head_size = hidden // num_heads
+        x = F.reshape(x, shape=(0, 0, num_heads, -1))  # (B, S, H, D)
+        heads_axis = 2
+    elif rank == 4:
+        head_size = shape[3] if isinstance(shape[3], int) else cx.concrete([shape[3]])[0]
+        heads_axis = 1  # (B, H, S, D)
+    else:
+        raise cx.fail(f"input must be 3-D or 4-D, got rank {rank}")
+    rot = rotary_embedding_dim or head_size
+    half = rot // 2
+    if position_ids is not None:
+        cos_cache = F.take(cos_cache, position_ids, axis=0)
+        sin_cache = F.take(sin_cache, position_ids, axis=0)
+    # (B, S, half) -> broadcastable against the heads axis
+    cos = F.expand_dims(cos_cache, axis=heads_axis)
+    sin = F.expand_dims(sin_cache, axis=heads_axis)
+    rotated = F.slice_axis(x, axis=-1, begin=0, end=rot) if rot < head_size else x
+    if interleaved:
+        first = F.slice(rotated, begin=(None,) * 3 + (0,), end=(None,) * 4, step=(None,) * 3 + (2,))
+        second = F.slice(rotated, begin=(None,) * 3 + (1,), end=(None,) * 4, step=(None,) * 3 + (2,))
+    else:
+        first = F.slice_axis(rotated, axis=-1, begin=0, end=half)
+        second = F.slice_axis(rotated, axis=-1, begin=half, end=rot)
+    real = F.broadcast_sub(F.broadcast_mul(cos, first), F.broadcast_mul(sin, second))
+    imag = F.broadcast_add(F.broadcast_mul(sin, first), F.broadcast_mul(cos, second))
+    if interleaved:
+        rotated = F.reshape(F.stack(real, imag, axis=-1), shape=(0, 0, 0, -1))
+    else:
+        rotated = F.concat(real, imag, dim=-1)
+    if rot < head_size:
+        rotated = F.concat(rotated, F.slice_axis(x, axis=-1, begin=rot, end=None), dim=-1)
+    if rank == 3:
+        rotated = F.reshape(rotated, shape=(0, 0, -1))
+    return rotated
+
+
+@converter("LinearAttention", since=27)
+def linear_attention(cx: NodeContext, query: object, key: object, value: object, past_state: object = None,
+                     decay: object = None, beta: object = None, *, chunk_size: int = 64,
+                     kv_num_heads: int | None = None, q_num_heads: int | None = None, scale: float = 0.0,
+                     update_rule: str = "gated_delta") -> tuple:
+    F = cx.F
+    if update_rule not in ("linear", "gated", "delta", "gated_delta"):
+        raise cx.fail(f"unknown update_rule {update_rule!r}")
+    if not q_num_heads or not kv_num_heads or q_num_heads % kv_num_heads:
+        raise cx.fail("q_num_heads must be a positive multiple of kv_num_heads")
+    gating = update_rule in ("gated", "gated_delta")
+    delta = update_rule in ("delta", "gated_delta")
+    if gating != (decay is not None) or delta != (beta is not None):
+        raise cx.fail(f"update_rule {update_rule!r} needs decay={gating} and beta={delta}")
+    dims = [cx.in_shape(0)[1], cx.in_shape(0)[2]]
+    steps, q_hidden = dims if all(isinstance(d, int) for d in dims) else cx.concrete(dims)
+    d_k = q_hidden // q_num_heads
+    group = q_num_heads // kv_num_heads
+    ct = "float32"
+
+    def heads(v: object, count: int, index: int) -> object:
+        v = v if cx.in_storage(index) == ct else F.Cast(v, dtype=ct)
+        return F.transpose(F.reshape(v, shape=(0, 0, count, -1)), axes=(0, 2, 1, 3))  # (B, H, T, d)
+
+    q4, k4, v4 = heads(query, q_num_heads, 0), heads(key, kv_num_heads, 1), heads(value, kv_num_heads, 2)
+    decay4 = heads(decay, kv_num_heads, 4) if decay is not None else None  # (B, H, T, d_k or 1)
+    beta4 = heads(beta, cx.in_shape(5)[2], 5) if beta is not None else None  # (B, H or 1, T, 1)
+    if past_state is not None:
+        state = past_state if cx.in_storage(3) == ct else F.Cast(past_state, dtype=ct)
+    else:
+        state = F.zeros_like(F.broadcast_mul(F.swapaxes(F.slice_axis(k4, axis=2, begin=0, end=1), 2, 3),
+                                             F.slice_axis(v4, axis=2, begin=0, end=1)))
+    factor = scale if scale else 1.0 / math.sqrt(d_k)
+    outputs = []
+    for t in range(steps):
+        k_t = F.slice_axis(k4, axis=2, begin=t, end=t + 1)  # (B, H, 1, d_k)
+        v_t = F.slice_axis(v4, axis=2, begin=t, end=t + 1)  # (B, H, 1, d_v)
+        if gating:
+            g_t = F.swapaxes(F.slice_axis(decay4, axis=2, begin=t, end=t + 1), 2, 3)  # (B, H, d_k or 1, 1)
+            state = F.broadcast_mul(state, F.exp(g_t))
+        if delta:
+            retrieved = matmul_nt(F, k_t, state, transpose_b=False)  # (B, H, 1, d_v)
+            v_t = F.broadcast_mul(F.slice_axis(beta4, axis=2, begin=t, end=t + 1), v_t - retrieved)
+        state = state + F.broadcast_mul(F.swapaxes(k_t, 2, 3), v_t)
+        read = F.repeat(state, repeats=group, axis=1) if group > 1 else state
+        outputs.append(matmul_nt(F, F.slice_axis(q4, axis=2, begin=t, end=t + 1), read, transpose_b=False))
+    out = outputs[0] if steps == 1 else F.concat(*outputs, dim=2)  # (B, Hq, T, d_v)
+    out = F.reshape(F.transpose(out * factor, axes=(0, 2, 1, 3)), shape=(0, 0, -3))
+    out_storage = cx.out_storage(0) or ct
+    state_storage = cx.out_storage(1) or ct
+    out = out if out_storage == ct else F.Cast(out, dtype=out_storage)
+    state = state if state_storage == ct else F.Cast(state, dtype=state_storage)
+    return out, state
+
+
+class _PrefixedConstants(ConstantProvider):
+    """Keeps a modifier subgraph's constants apart from the enclosing graph's."""
+
+    def __init__(self, inner: ConstantProvider, prefix: str):
+        self.inner = inner
+        self.prefix = prefix
+
+    def constant(self, key: str, array: np.ndarray, F: object, ctx: object) -> object:
+        return self.inner.constant(self.prefix + key, array, F, ctx)
+
+    def param_value(self, name: str) -> np.ndarray:
+        return self.inner.param_value(name)
+
+
+#: (id(step), attribute name) -> {input shape: Plan}; entries leave with their step
+_MODIFIER_PLANS: dict[tuple[int, str], dict] = {}
+
+
+def _modifier_plans(cx: NodeContext, what: str) -> dict:
+    key = (id(cx.step), what)
+    plans = _MODIFIER_PLANS.get(key)
+    if plans is None:
+        plans = _MODIFIER_PLANS[key] = {}
+        weakref.finalize(cx.step, _MODIFIER_PLANS.pop, key, None)
+    return plans
+
+
+def run_modifier(cx: NodeContext, graph: onnx.GraphProto, value: object, what: str) -> object:
+    """Run a one-input, one-output ONNX subgraph (FlexAttention's score_mod/prob_mod) on ``value``."""
+    if len(graph.input) != 1 or len(graph.output) != 1:
+        raise cx.fail(f"{what} must have exactly one input and one output")
+    shape = None if cx.symbolic else tuple(value.shape)
+    plans = _modifier_plans(cx, what)
+    plan = plans.get(shape)
+    if plan is None:
+        opsets = [onnx.helper.make_opsetid(domain, version) for domain, version in cx.executor.plan.opsets.items()]
+        model = onnx.helper.make_model(graph, opset_imports=opsets)
+        model.ir_version = 10
+        input_shapes = {graph.input[0].name: shape} if shape is not None else None
+        plan = build_plan(read_model(model), input_shapes=input_shapes, freeze_params=True)
+        plans[shape] = plan
+    executor = Executor(plan, _PrefixedConstants(cx.executor.provider, f"{cx.name}/{what}/"))
+    return executor.run(cx.F, [value], {}, cx.ctx)[0]
+
+
+@converter("FlexAttention", since=1, domain="ai.onnx.preview")
+def flex_attention(cx: NodeContext, q: object, k: object, v: object, *, prob_mod: onnx.GraphProto | None = None,
+                   scale: float | None = None, score_mod: onnx.GraphProto | None = None,
+                   softmax_precision: int | None = None) -> object:
+    F = cx.F
+    if cx.rank(0) != 4 or cx.rank(1) != 4 or cx.rank(2) != 4:
+        raise cx.fail("FlexAttention takes rank-4 Q, K and V")
+    q_shape, k_shape = cx.in_shape(0), cx.in_shape(1)
+    dims = [q_shape[1], k_shape[1], q_shape[3]]
+    q_heads, kv_heads, head_size = dims if all(isinstance(d, int) for d in dims) else cx.concrete(dims)
+    if q_heads % kv_heads:
+        raise cx.fail(f"{q_heads} query heads are not a multiple of {kv_heads} key/value heads")
+    storage = cx.in_storage(0)
+    narrow = narrow_type(cx.in_dtype(0))
+    ct = compute_dtype(storage)
+    if softmax_precision is not None:
+        soft = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(softmax_precision))
+        soft_storage = "float64" if soft == np.float64 else "float32"
+        soft_narrow = narrow_type(soft)
+    else:
+        soft_storage, soft_narrow = ct, None
+    if storage != ct:
+        q, k, v = F.Cast(q, dtype=ct), F.Cast(k, dtype=ct), F.Cast(v, dtype=ct)
+    factor = 1.0 / math.sqrt(head_size) if scale is None else scale
+    root = float(np.array(np.sqrt(np.float32(factor)), dtype=cx.in_dtype(0)))
+    if q_heads != kv_heads:
+        k = F.repeat(k, repeats=q_heads // kv_heads, axis=1)
+        v = F.repeat(v, repeats=q_heads // kv_heads, axis=1)
+    q = round_to(cx, q * root, narrow)
+    k = round_to(cx, k * root, narrow)
+    scores = round_to(cx, matmul_nt(F, q, k, transpose_b=True), narrow)
+    if soft_storage != ct:
+        scores, v = F.Cast(scores, dtype=soft_storage), F.Cast(v, dtype=soft_storage)
+    scores = round_to(cx, scores, soft_narrow)
+    if score_mod is not None:
+        scores = run_modifier(cx, score_mod, scores, "score_mod")
+    probs = narrow_softmax(cx, scores, soft_narrow) if soft_narrow else F.softmax(scores, axis=-1)
+    if prob_mod is not None:
+        probs = run_modifier(cx, prob_mod, probs, "prob_mod")
+    y = matmul_nt(F, probs, v, transpose_b=False)
+    out_storage = cx.out_storage(0) or storage
+    return y if out_storage == soft_storage else F.Cast(y, dtype=out_storage)

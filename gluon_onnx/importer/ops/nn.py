@@ -44,6 +44,18 @@ def split_symmetric(pairs: list[tuple[int, int]]) -> tuple[tuple[int, ...], list
     return sym, rest
 
 
+def half_to_float(cx: NodeContext, *values: object) -> list:
+    """float16 operands cast to float32 (MXNet has no float16 GEMM on CPU); others unchanged."""
+    if cx.in_storage(0) != "float16":
+        return list(values)
+    return [cx.F.Cast(v, dtype="float32") if v is not None else None for v in values]
+
+
+def float_to_half(cx: NodeContext, y: object) -> object:
+    """Undo :func:`half_to_float` on a result."""
+    return cx.F.Cast(y, dtype="float16") if cx.in_storage(0) == "float16" else y
+
+
 @converter("Conv", since=1)
 @converter("Conv", since=11)
 @converter("Conv", since=22)
@@ -74,12 +86,22 @@ def conv(
     spatial = tuple(x_shape[2:]) if x_shape is not None else (0,) * n
     pairs = resolve_pads(cx, spatial, kernel, strides_t, dil, pads, auto_pad)
     sym, rest = split_symmetric(pairs)
-    if any(b or e for b, e in rest):
+    x, w, b = half_to_float(cx, x, w, b)
+    if any(b_ or e for b_, e in rest):
         x = pad_array(cx, x, [(0, 0), (0, 0)] + rest)
-    return F.Convolution(
+    y = F.Convolution(
         x, w, b, kernel=kernel, stride=strides_t, dilate=dil, pad=sym,
         num_filter=int(w_shape[0]), num_group=group, no_bias=b is None,
     )
+    return float_to_half(cx, y)
+
+
+def _matmul_dtype(storage: str | None) -> str | None:
+    """The dtype MXNet's CPU matrix products compute ``storage`` in (None: natively)."""
+    if storage in ("float32", "float64"):
+        return None
+    # float16 has no CPU GEMM; integers go through float64, exact while |values| < 2**53
+    return "float32" if storage == "float16" else "float64"
 
 
 @converter("Gemm", since=1)
@@ -100,21 +122,27 @@ def gemm(
     broadcast: int = 0,
 ) -> object:
     F = cx.F
+    storage = cx.in_storage(0)
+    via = _matmul_dtype(storage)
+    if via is not None:
+        a, b = F.Cast(a, dtype=via), F.Cast(b, dtype=via)
+        c = F.Cast(c, dtype=via) if c is not None else None
     c_shape = cx.in_shape(2) if c is not None else None
     b_shape = cx.in_shape(1)
     units = None
     if b_shape is not None and isinstance(b_shape[0 if transB else 1], int):
         units = b_shape[0 if transB else 1]
     fc_bias = c is None or (beta == 1.0 and c_shape is not None and len(c_shape) == 1 and c_shape[0] == units)
-    if not transA and alpha == 1.0 and fc_bias and units is not None and cx.in_storage(0) == "float32":
-        weight = b if transB else F.transpose(b)
-        return F.FullyConnected(a, weight, c, num_hidden=units, no_bias=c is None, flatten=False)
+    if transB and not transA and alpha == 1.0 and fc_bias and units is not None and storage == "float32":
+        return F.FullyConnected(a, b, c, num_hidden=units, no_bias=c is None, flatten=False)
     out = F.dot(a, b, transpose_a=bool(transA), transpose_b=bool(transB))
     if alpha != 1.0:
         out = out * alpha
     if c is not None and beta != 0.0:
+        if c_shape is not None and len(c_shape) == 0:
+            c = F.reshape(c, shape=(1, 1))
         out = F.broadcast_add(out, c * beta if beta != 1.0 else c)
-    return out
+    return out if via is None else F.Cast(out, dtype=storage)
 
 
 @converter("MatMul", since=1)
@@ -122,10 +150,16 @@ def gemm(
 @converter("MatMul", since=13)
 def matmul(cx: NodeContext, a: object, b: object) -> object:
     F = cx.F
+    storage = cx.in_storage(0)
+    via = _matmul_dtype(storage)
+    if via is not None:
+        a, b = F.Cast(a, dtype=via), F.Cast(b, dtype=via)
     rank_a, rank_b = cx.in_rank(0), cx.in_rank(1)
     if rank_b == 2 and rank_a is not None and rank_a >= 2:
-        return F.dot(a, b)
-    return npi(F, "matmul", a, b)
+        out = F.dot(a, b)
+    else:
+        out = npi(F, "matmul", a, b)
+    return out if via is None else F.Cast(out, dtype=storage)
 
 
 def _spatial_ints(cx: NodeContext, dims: tuple) -> tuple[int, ...]:
@@ -187,14 +221,17 @@ def conv_transpose(
         window_full = None
     else:
         window_full = [(begin, f - begin - size) for (begin, size), f in zip(window, full)]  # (crop front, crop end)
+    x, w, b = half_to_float(cx, x, w, b)
     if window_full is None and all(0 <= e < s for e, s in zip(extra, strides_t)):
-        return F.Deconvolution(x, w, b, pad=(0,) * n, adj=extra, no_bias=b is None, **common)
+        y = F.Deconvolution(x, w, b, pad=(0,) * n, adj=extra, no_bias=b is None, **common)
+        return float_to_half(cx, y)
     if window_full is not None and all(
         front >= 0 and 0 <= front - end < s for (front, end), s in zip(window_full, strides_t)
     ):
         adj = tuple(front - end for front, end in window_full)
-        return F.Deconvolution(x, w, b, pad=tuple(front for front, _ in window_full), adj=adj,
-                               no_bias=b is None, **common)
+        y = F.Deconvolution(x, w, b, pad=tuple(front for front, _ in window_full), adj=adj,
+                            no_bias=b is None, **common)
+        return float_to_half(cx, y)
     y = F.Deconvolution(x, w, None, pad=(0,) * n, adj=(0,) * n, no_bias=True, **common)
     if window_full is None:
         window_full = [(0, -e) for e in extra]
@@ -207,7 +244,7 @@ def conv_transpose(
     y = pad_array(cx, y, [(0, 0), (0, 0)] + grow)
     if b is not None:
         y = F.broadcast_add(y, F.reshape(b, shape=(1, -1) + (1,) * n))
-    return y
+    return float_to_half(cx, y)
 
 
 @converter("DeformConv", since=19)
@@ -250,3 +287,35 @@ def deform_conv(
     else:
         y = F.contrib.ModulatedDeformableConvolution(x, offset, mask, w, b, **common)
     return y if storage == "float32" else F.Cast(y, dtype=storage)
+
+
+@converter("CausalConvWithState", since=27)
+def causal_conv_with_state(cx: NodeContext, x: object, w: object, b: object = None, past_state: object = None, *,
+                           activation: str = "none") -> tuple:
+    F = cx.F
+    if activation not in ("none", "silu", "swish"):
+        raise cx.fail(f"unknown activation {activation!r}")
+    w_shape = _spatial_ints(cx, cx.in_shape(1) or ())
+    channels, k = int(w_shape[0]), int(w_shape[2])
+    storage = cx.in_storage(0)
+    if past_state is None:
+        padded = pad_array(cx, x, [(0, 0), (0, 0), (k - 1, 0)])
+    else:
+        padded = F.concat(past_state, x, dim=2)
+    ct = "float64" if storage == "float64" else "float32"
+    conv_in, conv_w, conv_b = padded, w, b
+    if storage != ct:
+        conv_in, conv_w = F.Cast(padded, dtype=ct), F.Cast(w, dtype=ct)
+        conv_b = F.Cast(b, dtype=ct) if b is not None else None
+    y = F.Convolution(conv_in, conv_w, conv_b, kernel=(k,), num_filter=channels, num_group=channels,
+                      no_bias=b is None)
+    if storage == "float16":
+        y = F.Cast(F.Cast(y, dtype="float16"), dtype=ct)  # ONNX rounds the convolution before the activation
+    if activation != "none":
+        y = y * F.sigmoid(y)
+    if storage != ct:
+        y = F.Cast(y, dtype=storage)
+    # the last k-1 positions of the padded input carry over to the next call
+    state = npi(F, "slice", padded, begin=(None, None, -(k - 1) if k > 1 else None),
+                end=(None, None, None if k > 1 else 0), step=(None, None, 1))
+    return y, state

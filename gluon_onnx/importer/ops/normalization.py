@@ -36,12 +36,37 @@ def batch_normalization(
     if training_mode:
         return _batch_norm_training(cx, x, scale, bias, mean, var, epsilon, momentum)
     if not spatial:
-        raise cx.fail("spatial=0 (per-activation statistics) is not supported")
+        return _batch_norm_with_running_statistics(cx, x, scale, bias, mean, var, epsilon, per_activation=True)
+    if cx.in_storage(0) == "float16" or not (_is_variable(cx, 3) and _is_variable(cx, 4)):
+        # MXNet's BatchNorm wants float32 statistics it can update in place (graph variables):
+        # otherwise normalize with the running statistics, which then stay as they are
+        return _batch_norm_with_running_statistics(cx, x, scale, bias, mean, var, epsilon)
     # Gluon semantics: batch statistics (and running-statistic updates) under
     # autograd.record(train_mode=True), running statistics otherwise.
-    out = F.BatchNorm(x, scale, bias, mean, var, eps=epsilon, momentum=momentum, fix_gamma=False,
-                      use_global_stats=False, axis=1)
-    return out
+    return F.BatchNorm(x, scale, bias, mean, var, eps=epsilon, momentum=momentum, fix_gamma=False,
+                       use_global_stats=False, axis=1)
+
+
+def _is_variable(cx: NodeContext, index: int) -> bool:
+    """Whether input ``index`` is a graph input, parameter or constant (a variable of a traced graph)."""
+    name = cx.step.inputs[index]
+    plan = cx.executor.plan
+    return name in plan.params or name in plan.inputs or name in plan.statics
+
+
+def _batch_norm_with_running_statistics(cx: NodeContext, x: object, scale: object, bias: object, mean: object,
+                                        var: object, epsilon: float, per_activation: bool = False) -> object:
+    """Inference-form BatchNormalization; ``per_activation`` (spatial=0) statistics have shape (C, D1, ...)."""
+    F = cx.F
+    x, ct = _stash(cx, x)
+    scale, bias, mean, var = (_cast_to(cx, v, i, ct) for i, v in enumerate((scale, bias, mean, var), start=1))
+    rank = cx.rank(0)
+    if per_activation:
+        scale, bias, mean, var = (F.expand_dims(v, axis=0) for v in (scale, bias, mean, var))
+    else:
+        scale, bias, mean, var = (_channel_shaped(F, v, rank) for v in (scale, bias, mean, var))
+    factor = F.broadcast_mul(scale, F.rsqrt(var + epsilon))
+    return _back(cx, F.broadcast_add(F.broadcast_mul(F.broadcast_sub(x, mean), factor), bias), ct)
 
 
 def _batch_norm_training(cx: NodeContext, x: object, scale: object, bias: object, mean: object, var: object,
@@ -67,7 +92,21 @@ def _batch_norm_training(cx: NodeContext, x: object, scale: object, bias: object
 @converter("InstanceNormalization", since=22)
 def instance_normalization(cx: NodeContext, x: object, scale: object, bias: object, *, epsilon: float = 1e-5,
                            consumed_inputs: list[int] | None = None) -> object:
-    return cx.F.InstanceNorm(x, scale, bias, eps=epsilon)
+    F = cx.F
+    storage = cx.in_storage(0)
+    if storage == "float32":
+        return F.InstanceNorm(x, scale, bias, eps=epsilon)
+    if storage == "float16":
+        y = F.InstanceNorm(*(F.Cast(v, dtype="float32") for v in (x, scale, bias)), eps=epsilon)
+        return F.Cast(y, dtype="float16")
+    # MXNet's InstanceNorm is float32 only: float64 by hand
+    rank = cx.rank(0)
+    axes = tuple(range(2, rank))
+    mean = F.mean(x, axis=axes, keepdims=True)
+    centered = F.broadcast_sub(x, mean)
+    normalized = F.broadcast_mul(centered, F.rsqrt(F.mean(F.square(centered), axis=axes, keepdims=True) + epsilon))
+    return F.broadcast_add(F.broadcast_mul(normalized, _channel_shaped(F, scale, rank)),
+                           _channel_shaped(F, bias, rank))
 
 
 @converter("LRN", since=1)
@@ -76,7 +115,13 @@ def lrn(cx: NodeContext, x: object, *, alpha: float = 1e-4, beta: float = 0.75, 
         size: int = 0) -> object:
     if size <= 0:
         raise cx.fail("attribute 'size' is required")
-    return cx.F.LRN(x, alpha=alpha, beta=beta, knorm=bias, nsize=size)
+    F = cx.F
+    storage = cx.in_storage(0)
+    if storage == "float32":
+        return F.LRN(x, alpha=alpha, beta=beta, knorm=bias, nsize=size)
+    # MXNet's LRN is float32 only
+    y = F.LRN(F.Cast(x, dtype="float32"), alpha=alpha, beta=beta, knorm=bias, nsize=size)
+    return F.Cast(y, dtype=storage)
 
 
 def _stash(cx: NodeContext, x: object) -> tuple[object, str]:

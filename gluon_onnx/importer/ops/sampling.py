@@ -94,16 +94,15 @@ def _axis_taps(F: object, coord: object, size: int, mode: str, padding_mode: str
 def _grid_sample(cx: NodeContext, x: object, grid: object, mode: str, padding_mode: str,
                  align_corners: int) -> object:
     F = cx.F
-    x_shape = _static_dims(cx, cx.in_shape(0))
-    grid_shape = _static_dims(cx, cx.in_shape(1))
-    spatial = x_shape[2:]
+    x_shape = _static_dims(cx, cx.in_shape(0)[1:])
+    grid_shape = _static_dims(cx, cx.in_shape(1)[1:])
+    channels, spatial = x_shape[0], x_shape[1:]
     n = len(spatial)
     if grid_shape[-1] != n:
         raise cx.fail(f"grid's last axis has {grid_shape[-1]} coordinates for {n} spatial axes")
     if padding_mode not in ("zeros", "border", "reflection"):
         raise cx.fail(f"unknown padding_mode {padding_mode!r}")
-    channels = x_shape[1]
-    out_spatial = grid_shape[1:-1]
+    out_spatial = grid_shape[:-1]
     positions = int(np.prod(out_spatial))
     storage = cx.in_storage(0)
     ct = compute_dtype(cx.in_storage(1))
@@ -122,7 +121,9 @@ def _grid_sample(cx: NodeContext, x: object, grid: object, mode: str, padding_mo
         if mode == "nearest":
             coord = _half_even(F, coord)
         if padding_mode == "border":
-            coord = F.clip(coord, 0, size - 1)
+            # ONNX clamps only coordinates beyond the sampling borders (matters for cubic taps)
+            outside = (coord < low) + (coord > high)
+            coord = F.where(outside, F.clip(coord, 0, size - 1), coord)
         elif padding_mode == "reflection":
             coord = _reflect(F, coord, low, high)
         per_axis.append(_axis_taps(F, coord, size, mode, padding_mode, low, high))
