@@ -128,7 +128,7 @@ class Subgraph:
         if not input_values:
             return self.plan
         arrays = {name: np.asarray(value) for name, value in input_values.items()}
-        key = tuple((name, a.dtype.str, a.shape, a.tobytes()) for name, a in sorted(arrays.items()))
+        key = tuple((name, a.dtype, a.shape, a.tobytes()) for name, a in sorted(arrays.items()))
         plan = self._specialized.get(key)
         if plan is None:
             builder = _Builder(self._outer.model, self.graph, None, None, arrays, self._outer.freeze_params,
