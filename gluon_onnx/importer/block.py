@@ -257,7 +257,7 @@ class OnnxBlock(gluon.HybridBlock):
             dtype = self._plan.info(name).dtype
             if dtype is not None:
                 array = array.astype(dtype)
-            values.append((name, array.dtype, array.shape, array.tobytes()))  # dtype, not .str: bfloat16
+            values.append((name, array.dtype, array.shape, array.tobytes()))
         return shapes, tuple(values)
 
     # --- constants ---------------------------------------------------------------------
