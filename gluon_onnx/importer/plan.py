@@ -436,8 +436,12 @@ class _Builder:
             declared = onnx.ValueInfoProto()
             declared.CopyFrom(vi)
             info = own.get(vi.name)
-            if info is not None and info.shape is not None and declared.type.HasField("tensor_type"):
-                _set_shape(declared, [d if isinstance(d, (int, str)) else "" for d in info.shape])
+            if info is not None and info.dtype is not None and not declared.type.HasField("sequence_type") \
+                    and not declared.type.HasField("optional_type"):
+                # function bodies often declare untyped inputs: use what inference knows
+                dims = None if info.shape is None else [d if isinstance(d, (int, str)) else "" for d in info.shape]
+                declared = onnx.helper.make_tensor_value_info(
+                    vi.name, onnx.helper.np_dtype_to_tensor_dtype(info.dtype), dims)
             graph.input.append(declared)
         for name in sorted(_free_names(self.graph)):
             static = self.statics.get(name)
@@ -544,6 +548,10 @@ class _Builder:
             subgraphs = self._pending_subgraphs.pop(id(node), None)
             if subgraphs is None:
                 subgraphs = self._build_subgraphs(node, _graph_attributes(node))
+            if "body" in subgraphs and node.op_type in ("Scan", "Loop"):
+                self._shapes_from_body(node, subgraphs["body"].plan, opset)
+            elif node.op_type == "If" and subgraphs:
+                self._shapes_from_branches(node, [sub.plan for sub in subgraphs.values()])
             if spec is None:
                 self.unsupported[(domain, node.op_type, opset)].append(node.name)
                 continue
@@ -565,6 +573,55 @@ class _Builder:
                 self.unsupported[key].extend(names)
             built[attr] = Subgraph(attr, graph, self, plan, scope)
         return built
+
+    def _shapes_from_branches(self, node: onnx.NodeProto, branches: list[Plan]) -> None:
+        """Shapes of If outputs that inference left vague, when the planned branches agree."""
+        for index, out in enumerate(node.output):
+            info = self.infos.get(out)
+            if not out or (info is not None and info.shape is not None):
+                continue
+            shapes = {tuple(b.info(b.outputs[index]).shape or ()) if b.info(b.outputs[index]).shape is not None
+                      else None for b in branches if index < len(b.outputs)}
+            if len(shapes) != 1 or None in shapes:
+                continue
+            dtype = info.dtype if info is not None else branches[0].info(branches[0].outputs[index]).dtype
+            self.infos[out] = TensorInfo(dtype, shapes.pop())
+
+    def _shapes_from_body(self, node: onnx.NodeProto, body: Plan, opset: int) -> None:
+        """Shapes of Scan/Loop outputs that inference left vague, from the planned body."""
+        attrs = _attrs_plain(node)
+        inputs = [i for i in node.input]
+        if node.op_type == "Scan":
+            if opset < 9:
+                return
+            num_scan_inputs = int(attrs.get("num_scan_inputs", 0))
+            states = len(inputs) - num_scan_inputs
+            scan_shape = self.shape_of(inputs[states]) if num_scan_inputs else None
+            in_axis = (attrs.get("scan_input_axes") or [0])[0]
+            length = None
+            if scan_shape is not None:
+                length = scan_shape[in_axis + len(scan_shape) if in_axis < 0 else in_axis]
+            out_axes = attrs.get("scan_output_axes") or []
+        else:
+            states = len(inputs) - 2
+            length, out_axes = None, []
+        offset = 0 if node.op_type == "Scan" else 1  # Loop bodies return the condition first
+        for index, out in enumerate(node.output):
+            info = self.infos.get(out)
+            if not out or (info is not None and info.shape is not None and all(
+                    not isinstance(d, Dim) or d.symbols != {f"{out}[{k}]"} for k, d in enumerate(info.shape))):
+                continue
+            body_info = body.info(body.outputs[index + offset]) if index + offset < len(body.outputs) else None
+            if body_info is None or body_info.shape is None:
+                continue
+            shape = list(body_info.shape)
+            if index >= states:
+                k = index - states
+                axis = out_axes[k] if k < len(out_axes) else 0
+                axis = axis + len(shape) + 1 if axis < 0 else axis
+                shape.insert(axis, length if length is not None else self._dim(out, axis, None))
+            dtype = info.dtype if info is not None and info.dtype is not None else body_info.dtype
+            self.infos[out] = TensorInfo(dtype, tuple(shape))
 
     def _fold_if(self, node: onnx.NodeProto, cond: np.ndarray) -> bool:
         """An If whose condition is known: plan only the branch taken; fold it when it is static."""
@@ -614,10 +671,8 @@ class _Builder:
         evaluator = shapes.EVALUATORS.get(op)
         if evaluator is not None and (values is not None or op in ("Shape", "Size")):
             info = _EvalInfo(self, node, opset)
-            if values is None:
-                values = [self.statics.get(n) for n in node.input]
             try:
-                outputs = evaluator(values, _attrs_plain(node), info)
+                outputs = evaluator(values or [self.statics.get(n) for n in node.input], _attrs_plain(node), info)
             except (NotStatic, ValueError, IndexError, TypeError, ZeroDivisionError, KeyError, OverflowError):
                 outputs = None
             if outputs is not None:
