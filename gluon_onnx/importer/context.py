@@ -128,10 +128,17 @@ class NodeContext:
         return None if shape is None else len(shape)
 
     def rank(self, index: int) -> int:
-        """Rank of input ``index``; fails clearly when unknown."""
+        """Rank of input ``index``; fails clearly when unknown.
+
+        While tracing, an unknown rank asks for a trace specialized to the input shapes (whose
+        planning may learn it).
+        """
         r = self.in_rank(index)
         if r is None:
-            raise self.fail(f"the rank of input {index} ({self.step.inputs[index]!r}) is unknown")
+            message = f"the rank of input {index} ({self.step.inputs[index]!r}) is unknown"
+            if self.symbolic:
+                raise NeedsSpecialization(f"{self.op_type} node {self.name!r}: {message}")
+            raise self.fail(message)
         return r
 
     # --- values -------------------------------------------------------------------
