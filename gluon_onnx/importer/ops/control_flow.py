@@ -84,6 +84,9 @@ def _symbolic_if(cx: NodeContext, cond: object, then_graph: Subgraph, else_graph
             if any(v is None or (isinstance(v, list) and not all(_is_tensor(e) for e in v)) for v in outputs):
                 raise cx.not_hybridizable("a branch returns an empty optional under a condition computed at run time")
             layouts.append([len(v) if isinstance(v, list) else None for v in outputs])
+            if len(layouts) == 2 and layouts[0] != layouts[1]:
+                raise cx.not_hybridizable("the branches return sequences of different lengths under a condition "
+                                          "computed at run time")
             flat = [e for v in outputs for e in (v if isinstance(v, list) else [v])]
             return [F.identity(v) for v in flat]
 
@@ -91,9 +94,6 @@ def _symbolic_if(cx: NodeContext, cond: object, then_graph: Subgraph, else_graph
 
     pred = F.reshape(F.Cast(cond, dtype="float32"), shape=(1,))
     flat = F.contrib.cond(pred, branch(then_graph), branch(else_graph))
-    if len(layouts) != 2 or layouts[0] != layouts[1]:
-        raise cx.not_hybridizable("the branches return sequences of different lengths under a condition computed "
-                                  "at run time")
     if not isinstance(flat, (list, tuple)):
         flat = [flat]
     outputs, position = [], 0
@@ -134,14 +134,16 @@ def _condition_invariant(body: Subgraph) -> bool:
     return len(plan.inputs) > 1 and _passes_through(plan, out, plan.inputs[1])
 
 
-def _stack(cx: NodeContext, items: list, out_index: int, axis: int = 0) -> object:
-    """Stack per-iteration values on a new ``axis``; an empty loop gives a 0-length tensor."""
+def _stack(cx: NodeContext, items: list, out_index: int, axis: int = 0, element: tuple | None = None) -> object:
+    """Stack per-iteration values on a new ``axis``; an empty loop gives a 0-length tensor
+    (``element``: the shape of one item, from the body's plan)."""
     F = cx.F
     if not items:
-        shape = cx.out_shape(out_index)
-        if shape is None or not all(isinstance(d, int) for d in shape):
+        if element is None:
             raise cx.fail("the loop ran zero times and the shape of its scan output is unknown")
-        return cx.shape_template(list(shape), cx.out_storage(out_index) or "float32")
+        shape = list(element)
+        shape.insert(axis, 0)
+        return cx.shape_template(shape, cx.out_storage(out_index) or "float32")
     if any(not _is_tensor(v) for v in items):
         raise cx.fail("scan outputs must be tensors")
     if len(items) == 1:
@@ -206,7 +208,9 @@ def _run_loop(cx: NodeContext, graph: Subgraph, trip_count: int | None, iteratio
         i += 1
         if iterations is None and not _host_bool(cx, outputs[0]):
             break
-    stacked = [_stack(cx, items, len(states) + k) for k, items in enumerate(scans)]
+    body_outputs = graph.output_names[1 + len(states):]
+    stacked = [_stack(cx, items, len(states) + k, element=graph.plan.info(body_outputs[k]).shape)
+               for k, items in enumerate(scans)]
     return tuple(states + stacked)
 
 
@@ -227,14 +231,17 @@ def _while_loop(cx: NodeContext, graph: Subgraph, trip_count: int | None, states
     cond_storage = storage_dtype(np.dtype(bool))
 
     def keep_going(i: object, c: object, *_: object) -> object:
-        return F.reshape(F.Cast(c, dtype="float32"), shape=(1,))
+        return c
 
     def step(i: object, c: object, *values: object) -> tuple:
-        outputs = cx.run_subgraph(graph, [np_reshape(F, i, ()), np_reshape(F, c, ()), *values])
-        cond_out = F.reshape(F.Cast(outputs[0], dtype=cond_storage), shape=(1,))
-        return [], [i + 1, cond_out, *outputs[1:]]
+        condition = F.Cast(np_reshape(F, c, ()), dtype=cond_storage)
+        outputs = cx.run_subgraph(graph, [np_reshape(F, i, ()), condition, *values])
+        # MXNet wants every loop variable used by the step: c (read by keep_going) joins in
+        cond_out = F.reshape(F.Cast(outputs[0], dtype="float32"), shape=(1,)) + c * 0
+        new_values = [F.identity(new) if new is old else new for new, old in zip(outputs[1:], values)]
+        return [], [i + 1, cond_out, *new_values]
 
-    start = [F.zeros(shape=(1,), dtype="int64"), F.ones(shape=(1,), dtype=cond_storage)]
+    start = [F.zeros(shape=(1,), dtype="int64"), F.ones(shape=(1,), dtype="float32")]
     _, final = F.contrib.while_loop(keep_going, step, start + list(states), max_iterations=int(trip_count))
     return tuple(final[2:])
 
@@ -294,7 +301,8 @@ def _run_scan(cx: NodeContext, graph: Subgraph, states: list, scan_inputs: list,
             if rank is None:
                 raise cx.fail(f"the rank of scan output {k} is unknown")
             axis += rank
-        results.append(_stack(cx, items, num_states + k, axis=axis))
+        element = graph.plan.info(graph.output_names[num_states + k]).shape
+        results.append(_stack(cx, items, num_states + k, axis=axis, element=element))
     return tuple(results)
 
 
