@@ -313,6 +313,8 @@ class OnnxBlock(gluon.HybridBlock):
         values = []
         for name in sorted(self._plan.static_needs):
             index = self._plan.inputs.index(name)
+            if not isinstance(args[index], mx.nd.NDArray):
+                continue  # a sequence: its structure is part of the shapes
             array = args[index].asnumpy()
             dtype = self._plan.info(name).dtype
             if dtype is not None:

@@ -22,7 +22,7 @@ from .. import limits
 from ..dtypes import from_storage, storage_dtype, to_storage
 from ..errors import ConversionError, GluonOnnxError, HybridizationError, ResourceLimitError
 from .mxops import is_symbol
-from .plan import Plan, Step, Subgraph
+from .plan import Plan, Step, Subgraph, _reference_fold
 from .shapes import SymArray
 from .symdim import Dim, Opaque, Symbol
 
@@ -128,10 +128,17 @@ class NodeContext:
         return None if shape is None else len(shape)
 
     def rank(self, index: int) -> int:
-        """Rank of input ``index``; fails clearly when unknown."""
+        """Rank of input ``index``; fails clearly when unknown.
+
+        While tracing, an unknown rank asks for a trace specialized to the input shapes (whose
+        planning may learn it).
+        """
         r = self.in_rank(index)
         if r is None:
-            raise self.fail(f"the rank of input {index} ({self.step.inputs[index]!r}) is unknown")
+            message = f"the rank of input {index} ({self.step.inputs[index]!r}) is unknown"
+            if self.symbolic:
+                raise NeedsSpecialization(f"{self.op_type} node {self.name!r}: {message}")
+            raise self.fail(message)
         return r
 
     # --- values -------------------------------------------------------------------
@@ -146,7 +153,8 @@ class NodeContext:
         name = self.step.inputs[index]
         value = self.executor.plan.statics.get(name)
         if value is None:
-            return None
+            known = self.env.get(name)
+            return known if isinstance(known, np.ndarray) else None
         if isinstance(value, SymArray):
             if self.symbolic:
                 return None
@@ -231,7 +239,7 @@ class NodeContext:
         plan = graph.plan if isinstance(graph, Subgraph) else graph
         if isinstance(inputs, Mapping):
             inputs = [inputs.get(name) for name in plan.inputs]
-        executor = Executor(plan, self.executor.provider)
+        executor = Executor(plan, self.executor.provider, scope=f"{id(plan)}/")
         return executor.run(F or self.F, list(inputs), self.params, self.ctx, outer_env=self.env)
 
 
@@ -245,9 +253,10 @@ def safe_name(name: str) -> str:
 class Executor:
     """Runs a plan with ``F``; shared by the imperative and the symbolic path."""
 
-    def __init__(self, plan: Plan, provider: ConstantProvider):
+    def __init__(self, plan: Plan, provider: ConstantProvider, scope: str = ""):
         self.plan = plan
         self.provider = provider
+        self.scope = scope  # prefix of constant keys: specialized subgraph plans hold other values
 
     # --- facts ----------------------------------------------------------------------
     def dtype_of(self, name: str) -> np.dtype | None:
@@ -406,6 +415,8 @@ class Executor:
 
     # --- running ----------------------------------------------------------------------
     def resolve_static(self, name: str, env: dict, symbolic: bool, params: dict) -> object:
+        if isinstance(env.get(name), np.ndarray):  # a value a converter knew while the graph was built
+            return env[name]
         if name in self.plan.statics:
             value = self.plan.statics[name]
             if isinstance(value, SymArray) and not symbolic:
@@ -423,22 +434,31 @@ class Executor:
     def resolve_tensor(self, name: str, env: dict, F: object, params: dict, ctx: object) -> object:
         """The F value of ``name``: a tensor, a list (sequence) or None (empty optional)."""
         if name in env:
-            return env[name]
+            value = env[name]
+            if isinstance(value, np.ndarray):
+                return self.static_tensor(f"{self.scope}{name}:{hash(value.tobytes())}", value, F, env, ctx)
+            return value
         if name in params:
             return params[name]
         if name in self.plan.statics:
-            return self.static_tensor(name, self.plan.statics[name], F, env, ctx)
+            return self.static_tensor(self.scope + name, self.plan.statics[name], F, env, ctx)
         raise ConversionError(f"tensor {name!r} has no value (internal planning error)")
 
     def run(self, F: object, inputs: Sequence[object], params: dict, ctx: object = None,
             on_step: Callable[[Step, list], None] | None = None, *, outer_env: Mapping | None = None) -> list:
-        """Run the plan; ``outer_env`` holds the enclosing graphs' values when the plan is a subgraph."""
+        """Run the plan; ``outer_env`` holds the enclosing graphs' values when the plan is a subgraph.
+
+        A converter may return a numpy array for an output it knows while the graph is built
+        (e.g. a sequence's length): static inputs receive it as a value, others as a constant.
+        """
         plan = self.plan
         symbolic = is_symbol(F)
         # an input fixed at import time (specialization) may be passed as None
         own = {n: v for n, v in zip(plan.inputs, inputs) if v is not None or n not in plan.statics}
         env: dict[str, object] = ChainMap(own, outer_env) if outer_env is not None else own
         for step in plan.steps:
+            if self._fold_known(step, env):
+                continue
             args = []
             for index, name in enumerate(step.inputs):
                 if not name:
@@ -463,6 +483,34 @@ class Executor:
         for name in plan.outputs:
             results.append(self.resolve_tensor(name, env, F, params, ctx))
         return results
+
+    def _fold_known(self, step: Step, env: dict) -> bool:
+        """Evaluate a step at once when a converter made one of its inputs a known value and the
+        others are constants (e.g. Not(OptionalHasElement(x)) feeding an If)."""
+        if step.subgraphs or not step.spec.foldable or not step.inputs:
+            return False
+        values, any_known = [], False
+        for name in step.inputs:
+            if not name:
+                values.append(None)
+                continue
+            value = env.get(name)
+            if isinstance(value, np.ndarray):
+                any_known = True
+            elif name not in env and isinstance(self.plan.statics.get(name), np.ndarray):
+                value = self.plan.statics[name]
+            else:
+                return False
+            values.append(value)
+        if not any_known:
+            return False
+        outputs = _reference_fold(step.node, values, self.plan.opsets, self.plan.infos)
+        if outputs is None:
+            return False
+        for name, value in zip(step.outputs, outputs):
+            if name:
+                env[name] = value
+        return True
 
     def _call(self, step: Step, cx: NodeContext, args: list, symbolic: bool) -> object:
         try:

@@ -27,7 +27,7 @@ from ..model import LoadedModel
 from . import shapes
 from .registry import ConverterSpec, convert_attributes, lookup
 from .shapes import SymArray
-from .symdim import Dim, NotStatic
+from .symdim import Dim, NotStatic, Symbol
 
 _FLOAT_ELEM_TYPES = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
 
@@ -129,7 +129,7 @@ class Subgraph:
         if not input_values:
             return self.plan
         arrays = {name: np.asarray(value) for name, value in input_values.items()}
-        key = tuple((name, a.dtype.str, a.shape, a.tobytes()) for name, a in sorted(arrays.items()))
+        key = tuple((name, a.dtype, a.shape, a.tobytes()) for name, a in sorted(arrays.items()))
         plan = self._specialized.get(key)
         if plan is None:
             builder = _Builder(self._outer.model, self.graph, None, None, arrays, self._outer.freeze_params,
@@ -445,8 +445,68 @@ class _Builder:
             for out in node.output:
                 if out and out not in own and out in self.nested_infos:
                     own[out] = self.nested_infos[out]
+        produced = [o for node in self.graph.node for o in node.output if o]
+        if any(_vague(own.get(name)) for name in produced):
+            # the main graph's inference cannot see enclosing constants (e.g. Unsqueeze axes) or
+            # fixed formal inputs: infer this graph alone with them as initializers
+            for name, info in self._infer_alone(own).items():
+                if _vague(own.get(name)) and _more_specific(info, own.get(name)):
+                    own[name] = info
         for name, info in own.items():
             self.infos[name] = TensorInfo(info.dtype, info.shape)
+
+    def _infer_alone(self, own: Mapping[str, TensorInfo]) -> dict[str, TensorInfo]:
+        """ONNX type/shape inference of this subgraph as a standalone model."""
+        graph = onnx.GraphProto()
+        graph.name = self.graph.name or "subgraph"
+        graph.node.extend(self.graph.node)
+        graph.output.extend(self.graph.output)
+        graph.initializer.extend(self.graph.initializer)
+        fixed = {name: np.asarray(v) for name, v in self.input_values.items()}
+        for vi in self.graph.input:
+            if vi.name in fixed:
+                continue
+            declared = onnx.ValueInfoProto()
+            declared.CopyFrom(vi)
+            info = own.get(vi.name)
+            if info is not None and info.dtype is not None and not declared.type.HasField("sequence_type") \
+                    and not declared.type.HasField("optional_type"):
+                # function bodies often declare untyped inputs: use what inference knows
+                dims = None if info.shape is None else [d if isinstance(d, (int, str)) else "" for d in info.shape]
+                declared = onnx.helper.make_tensor_value_info(
+                    vi.name, onnx.helper.np_dtype_to_tensor_dtype(info.dtype), dims)
+            graph.input.append(declared)
+        for name in sorted(_free_names(self.graph)):
+            static = self.statics.get(name)
+            if isinstance(static, np.ndarray) and static.dtype != object and static.size <= 4096:
+                fixed[name] = static
+                continue
+            info = self.infos.get(name)
+            if info is None or info.dtype is None or info.shape is None:
+                continue
+            dims = [d if isinstance(d, int) else _symbol_name(d) for d in info.shape]
+            graph.input.append(onnx.helper.make_tensor_value_info(
+                name, onnx.helper.np_dtype_to_tensor_dtype(info.dtype), dims))
+        for name, value in fixed.items():
+            graph.initializer.append(onnx.numpy_helper.from_array(value, name))
+        proto = onnx.ModelProto()
+        proto.ir_version = max(self.model.proto.ir_version or onnx.IR_VERSION, 4)
+        proto.opset_import.extend(self.model.proto.opset_import)
+        proto.functions.extend(self.model.proto.functions)
+        proto.graph.CopyFrom(graph)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True)
+        except Exception:  # noqa: BLE001 - the main graph's inference stays
+            return {}
+        found: dict[str, TensorInfo] = {}
+        _collect_graph_infos(inferred.graph, found)
+        _collect_nested_infos(inferred.graph, found)
+        for name in fixed:
+            found.pop(name, None)
+        self.nested_infos.update({k: v for k, v in found.items() if _vague(self.nested_infos.get(k))})
+        return found
 
     def _seed_inputs(self, inputs: list[str]) -> None:
         """Turn inferred shapes into int | Dim tuples; record which tensor witnesses each size."""
@@ -524,6 +584,10 @@ class _Builder:
             subgraphs = self._pending_subgraphs.pop(id(node), None)
             if subgraphs is None:
                 subgraphs = self._build_subgraphs(node, _graph_attributes(node))
+            if "body" in subgraphs and node.op_type in ("Scan", "Loop"):
+                self._shapes_from_body(node, subgraphs["body"].plan, opset)
+            elif node.op_type == "If" and subgraphs:
+                self._shapes_from_branches(node, [sub.plan for sub in subgraphs.values()])
             if spec is None:
                 self.unsupported[(domain, node.op_type, opset)].append(node.name)
                 continue
@@ -550,6 +614,55 @@ class _Builder:
                 self.unsupported[key].extend(names)
             built[attr] = Subgraph(attr, graph, self, plan, scope)
         return built
+
+    def _shapes_from_branches(self, node: onnx.NodeProto, branches: list[Plan]) -> None:
+        """Shapes of If outputs that inference left vague, when the planned branches agree."""
+        for index, out in enumerate(node.output):
+            info = self.infos.get(out)
+            if not out or (info is not None and info.shape is not None):
+                continue
+            shapes = {tuple(b.info(b.outputs[index]).shape or ()) if b.info(b.outputs[index]).shape is not None
+                      else None for b in branches if index < len(b.outputs)}
+            if len(shapes) != 1 or None in shapes:
+                continue
+            dtype = info.dtype if info is not None else branches[0].info(branches[0].outputs[index]).dtype
+            self.infos[out] = TensorInfo(dtype, shapes.pop())
+
+    def _shapes_from_body(self, node: onnx.NodeProto, body: Plan, opset: int) -> None:
+        """Shapes of Scan/Loop outputs that inference left vague, from the planned body."""
+        attrs = _attrs_plain(node)
+        inputs = [i for i in node.input]
+        if node.op_type == "Scan":
+            if opset < 9:
+                return
+            num_scan_inputs = int(attrs.get("num_scan_inputs", 0))
+            states = len(inputs) - num_scan_inputs
+            scan_shape = self.shape_of(inputs[states]) if num_scan_inputs else None
+            in_axis = (attrs.get("scan_input_axes") or [0])[0]
+            length = None
+            if scan_shape is not None:
+                length = scan_shape[in_axis + len(scan_shape) if in_axis < 0 else in_axis]
+            out_axes = attrs.get("scan_output_axes") or []
+        else:
+            states = len(inputs) - 2
+            length, out_axes = None, []
+        offset = 0 if node.op_type == "Scan" else 1  # Loop bodies return the condition first
+        for index, out in enumerate(node.output):
+            info = self.infos.get(out)
+            if not out or (info is not None and info.shape is not None and all(
+                    not isinstance(d, Dim) or d.symbols != {f"{out}[{k}]"} for k, d in enumerate(info.shape))):
+                continue
+            body_info = body.info(body.outputs[index + offset]) if index + offset < len(body.outputs) else None
+            if body_info is None or body_info.shape is None:
+                continue
+            shape = list(body_info.shape)
+            if index >= states:
+                k = index - states
+                axis = out_axes[k] if k < len(out_axes) else 0
+                axis = axis + len(shape) + 1 if axis < 0 else axis
+                shape.insert(axis, length if length is not None else self._dim(out, axis, None))
+            dtype = info.dtype if info is not None and info.dtype is not None else body_info.dtype
+            self.infos[out] = TensorInfo(dtype, tuple(shape))
 
     def _fold_if(self, node: onnx.NodeProto, cond: np.ndarray) -> bool:
         """An If whose condition is known: plan only the branch taken; fold it when it is static."""
@@ -818,6 +931,32 @@ def _collect_nested_infos(graph: onnx.GraphProto, into: dict[str, TensorInfo]) -
         for _, sub in _graph_attributes(node):
             _collect_graph_infos(sub, into)
             _collect_nested_infos(sub, into)
+
+
+def _symbol_name(dim: object) -> str:
+    """The name of a size that is one plain symbol ('N'), else '' (unknown to ONNX inference)."""
+    if isinstance(dim, Dim) and len(dim.terms) == 1:
+        ((monomial, coeff),) = dim.terms.items()
+        if coeff == 1 and len(monomial) == 1 and isinstance(monomial[0], Symbol):
+            return monomial[0].name
+    return ""
+
+
+def _vague(info: TensorInfo | None) -> bool:
+    """Rank or a size unknown (dims that are None or inference's 'unk__' names)."""
+    if info is None or info.shape is None:
+        return True
+    return any(d is None or (isinstance(d, str) and d.startswith("unk__")) for d in info.shape)
+
+
+def _more_specific(new: TensorInfo, old: TensorInfo | None) -> bool:
+    if new.shape is None:
+        return False
+    if old is None or old.shape is None:
+        return True
+    if len(new.shape) != len(old.shape):
+        return False
+    return sum(isinstance(d, int) for d in new.shape) > sum(isinstance(d, int) for d in old.shape)
 
 
 def _unsupported_error(unsupported: Mapping[tuple[str, str, int], list[str]]) -> UnsupportedOperatorError:

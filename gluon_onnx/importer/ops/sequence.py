@@ -76,7 +76,8 @@ def sequence_erase(cx: NodeContext, input_sequence: object, position: object = N
 
 @converter("SequenceLength", since=11)
 def sequence_length(cx: NodeContext, input_sequence: object) -> object:
-    return cx.const(np.array(len(_as_list(cx, input_sequence)), dtype=np.int64))
+    # known while tracing: a Loop may use it as its trip count
+    return np.array(len(_as_list(cx, input_sequence)), dtype=np.int64)
 
 
 @converter("SplitToSequence", since=11, static=("split",))
@@ -166,7 +167,8 @@ def optional(cx: NodeContext, input: object = None, *, type: object = None) -> t
 @converter("OptionalHasElement", since=18)
 @converter("OptionalHasElement", since=28)
 def optional_has_element(cx: NodeContext, input: object = None) -> object:
-    return cx.const(np.array(input is not None))
+    # known while tracing: an If on it runs one branch
+    return np.array(input is not None)
 
 
 @converter("OptionalGetElement", since=15)
