@@ -165,6 +165,44 @@ class OnnxBlock(gluon.HybridBlock):
         """True when the hybridized graph was built for the last input shapes/values."""
         return self._specialized
 
+    def summary(self) -> str:
+        """One line per node that runs: name, operator and the output shapes ONNX inference knows."""
+        lines = [repr(self), f"{'node':<48} {'op':<22} outputs"]
+        for step in self._plan.steps:
+            shapes = []
+            for out in step.outputs:
+                if out:
+                    shape = self._plan.info(out).shape
+                    shapes.append("?" if shape is None else "(" + ", ".join(str(d) for d in shape) + ")")
+            lines.append(f"{step.name[:48]:<48} {step.op_type:<22} {' '.join(shapes)}")
+        return "\n".join(lines)
+
+    def intermediate_values(self, *args: object) -> dict[str, mx.nd.NDArray]:
+        """Run imperatively and return every tensor the graph computes, by ONNX name.
+
+        Inputs and parameters are not included; folded constants are not computed at run time
+        and therefore not listed either.
+        """
+        ctx = args[0].context if args and isinstance(args[0], mx.nd.NDArray) else self._ctx_list[0]
+        values: dict[str, mx.nd.NDArray] = {}
+
+        def record(step: object, outputs: list) -> None:
+            for name, value in zip(step.outputs, outputs):
+                if name and value is not None:
+                    values[name] = value
+
+        params = {name: self._reg_params[key].data(ctx) for name, key in self._param_keys.items()}
+        with mx.util.np_shape(True), ctx:
+            self._executor.run(mx.nd, list(args), params, ctx, on_step=record)
+        return values
+
+    def __repr__(self) -> str:
+        weights = sum(int(np.prod(info.shape)) for info in self._plan.params.values())
+        graph = self._onnx_model.proto.graph
+        return (f"OnnxBlock(graph {graph.name or '?'!r}, opset {self._onnx_model.opsets.get('', '?')}, "
+                f"inputs {self.input_names}, outputs {self.output_names}, {len(self._plan.steps)} nodes, "
+                f"{len(self._plan.params)} parameters / {weights:,} weights)")
+
     # --- running -----------------------------------------------------------------------
     def hybridize(self, active: bool = True, backend: str | None = None, **kwargs: object) -> None:
         """Gluon's hybridize; inference-optimized blocks default to the oneDNN backend on CPU."""

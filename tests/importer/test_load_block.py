@@ -215,3 +215,17 @@ def test_outputs_match_in_both_modes_with_int_and_scalar_outputs():
                 assert to_numpy(shape, np.int64).tolist() == [batch, 3]
                 assert total.shape == () and float(total.asnumpy()) == 3 * batch
                 assert count.shape == () and int(count.asnumpy()) == 3 * batch
+
+
+def test_summary_and_intermediate_values(cnn):
+    net = gluon_onnx.load_block(cnn)
+    text = net.summary()
+    assert "/stem/Conv" in text and "(N, 16, 32, 32)" in text
+    assert "22 parameters" in repr(net)
+    x = random_inputs(cnn, seed=7, sizes={"N": 2})["input"]
+    values = net.intermediate_values(mx.nd.array(x))
+    relu = values["/stem/Relu_output_0"].asnumpy()
+    assert relu.shape == (2, 16, 32, 32) and relu.min() >= 0
+    cut = gluon_onnx.load_block(cnn, outputs=["/stem/Relu_output_0"])
+    np.testing.assert_allclose(relu, cut(mx.nd.array(x)).asnumpy(), rtol=1e-6)
+    np.testing.assert_allclose(values["logits"].asnumpy(), _run(net, x)[0], rtol=1e-6)
