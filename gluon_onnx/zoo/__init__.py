@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from .archive import safe_extract
 from .catalogue import Entry, get_entry, list_models, load_catalogue
-from .download import FileLock, download, sha256_file
+from .download import FileLock, sha256_file
 from .report import to_markdown, write_report
 from .store import availability, default_root, fetch, fetch_bundle, get_model, register_local
 from .validate import Report, Row, validate
 
 __all__ = [
-    "Entry", "FileLock", "Report", "Row", "availability", "default_root", "download", "fetch", "fetch_bundle",
+    "Entry", "FileLock", "Report", "Row", "availability", "default_root", "fetch", "fetch_bundle",
     "get_entry", "get_model", "list_models", "load_catalogue", "register_local", "safe_extract", "sha256_file",
     "to_markdown", "validate", "write_report",
 ]

@@ -1,6 +1,7 @@
 """The zoo catalogue: reviewed data describing every model gluon_onnx knows how to get.
 
-The catalogue is ``gluon_onnx/zoo/data/catalogue.json`` (shipped inside the package). Each
+The catalogue is ``gluon_onnx/zoo/data/catalogue.json`` (shipped inside the package;
+``GLUON_ONNX_ZOO_CATALOGUE`` names another file, e.g. one listing a private mirror). Each
 entry has a ``source``:
 
 ``hub``
@@ -21,6 +22,7 @@ See ``zoo/README.md`` for the schema and how the catalogue is generated.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -218,8 +220,8 @@ def _load(path: str) -> tuple[Entry, ...]:
 
 
 def load_catalogue(path: str | Path | None = None) -> tuple[Entry, ...]:
-    """All entries of the catalogue (the packaged one by default)."""
-    return _load(str(path or CATALOGUE_PATH))
+    """All entries of the catalogue: ``path``, else ``$GLUON_ONNX_ZOO_CATALOGUE``, else the packaged one."""
+    return _load(str(path or os.environ.get("GLUON_ONNX_ZOO_CATALOGUE") or CATALOGUE_PATH))
 
 
 def get_entry(name: str | Entry) -> Entry:

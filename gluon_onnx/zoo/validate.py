@@ -226,13 +226,6 @@ def validate_entry(entry: Entry, contexts: Sequence[object], *, offline: bool, r
         if ctx.device_type == "gpu" and ctx.device_id >= gpus:
             row.reason = f"no GPU here (mx.context.num_gpus() == {gpus})"
             continue
-        providers, row.reference = _ort_providers(ctx)
-        try:
-            refs, row.ort_latency_ms = _ort_run(model, feeds, providers, repeats)
-        except Exception as exc:  # noqa: BLE001
-            row.status, row.reason = "error", f"onnxruntime: {type(exc).__name__}: {_first_line(exc)}"
-            continue
-        block = None
         try:
             start = time.perf_counter()
             block = load_block(model, ctx=ctx)
@@ -240,6 +233,13 @@ def validate_entry(entry: Entry, contexts: Sequence[object], *, offline: bool, r
             args = [to_nd(feeds[n], ctx) for n in block.input_names]
         except Exception as exc:  # noqa: BLE001
             row.status, row.reason = "error", f"import: {type(exc).__name__}: {_first_line(exc)}"
+            continue
+        providers, row.reference = _ort_providers(ctx)
+        try:
+            refs, row.ort_latency_ms = _ort_run(model, feeds, providers, repeats)
+        except Exception as exc:  # noqa: BLE001
+            row.status, row.reason = "error", f"onnxruntime: {type(exc).__name__}: {_first_line(exc)}"
+            del block, args
             continue
         first_arrays = None
         for mode in modes:
