@@ -85,7 +85,9 @@ def onnx_light_model(name: str, randomize: bool = False, seed: int = 0) -> onnx.
     model = onnx.load(str(light_model_path(name)))
     if randomize:
         randomize_constant_weights(model, seed)
-        calibrate_logits(model, seed)
+        # without BatchNormalization, He-initialised ReLU nets keep the logits near unit scale
+        if any(node.op_type == "BatchNormalization" for node in model.graph.node):
+            calibrate_logits(model, seed)
     model.producer_name = "gluon_onnx.zoo.recipes"
     return model
 
@@ -167,23 +169,29 @@ def _role(tensor: str, consumers: dict, depth: int = 0) -> tuple[str, onnx.NodeP
 
 def _random_value(role: str, shape: tuple[int, ...], node: onnx.NodeProto | None,
                   rng: np.random.Generator) -> np.ndarray:
-    n = int(np.prod(shape)) if shape else 1
+    """float32 values for a weight of ``role``."""
+
+    def normal(std: float, mean: float = 0.0) -> np.ndarray:
+        values = rng.standard_normal(shape, dtype=np.float32)
+        values *= np.float32(std)
+        if mean:
+            values += np.float32(mean)
+        return values
+
     if role == "conv_w":
         fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-        return rng.standard_normal(shape) * np.sqrt(2.0 / max(fan_in, 1))
+        return normal(np.sqrt(2.0 / max(fan_in, 1)))
     if role == "gemm_w":
         trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0) if node is not None else 0
         fan_in = shape[-1] if trans_b else shape[0]
-        return rng.standard_normal(shape) * np.sqrt(1.0 / max(fan_in, 1))
+        return normal(np.sqrt(1.0 / max(fan_in, 1)))
     if role in ("bn_scale", "scale"):
-        return 1.0 + 0.1 * rng.standard_normal(shape)
-    if role in ("bn_bias", "bias"):
-        return 0.1 * rng.standard_normal(shape)
+        return normal(0.1, 1.0)
     if role == "bn_mean":
-        return 0.2 * rng.standard_normal(shape)
+        return normal(0.2)
     if role == "bn_var":
-        return rng.uniform(0.5, 2.0, size=shape)
-    return 0.1 * rng.standard_normal(shape) if n else np.zeros(shape)
+        return rng.uniform(0.5, 2.0, size=shape).astype(np.float32)
+    return normal(0.1)
 
 
 def randomize_constant_weights(model: onnx.ModelProto, seed: int = 0) -> int:
@@ -217,9 +225,11 @@ def randomize_constant_weights(model: onnx.ModelProto, seed: int = 0) -> int:
     dropped = {t.name for t in graph.initializer} - {t.name for t in remaining}
     del graph.initializer[:]
     graph.initializer.extend(remaining + new_inits)
-    # old IR versions list initializers as graph inputs too
+    # IR versions before 4 list every initializer as a graph input too
     keep_inputs = [vi for vi in graph.input if vi.name not in dropped]
-    if len(keep_inputs) != len(input_names):
+    if model.ir_version < 4:
+        keep_inputs += [onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in new_inits]
+    if len(keep_inputs) != len(input_names) or model.ir_version < 4:
         del graph.input[:]
         graph.input.extend(keep_inputs)
     return replaced

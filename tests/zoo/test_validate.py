@@ -1,0 +1,158 @@
+"""zoo.validate(): rows for imperative and hybridized runs, failures as rows, reports written."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import mxnet as mx
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from gluon_onnx import zoo
+from gluon_onnx.zoo.catalogue import get_entry
+from gluon_onnx.zoo.inputs import image_tensor, reference_inputs
+from gluon_onnx.zoo.report import to_markdown
+from gluon_onnx.zoo.store import availability
+from tests.zoo.conftest import hub_entry
+
+
+def unsupported_model() -> onnx.ModelProto:
+    """A valid model using an operator of a domain gluon_onnx has no converter for."""
+    node = helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example.zoo")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid("com.example.zoo", 1)])
+
+
+def broken_recipe() -> onnx.ModelProto:
+    raise RuntimeError("this recipe is broken on purpose")
+
+
+def built(name: str, callable_: str, **extra: object) -> dict:
+    return {"name": name, "title": name, "source": "built", "task": "classification", "licence": "Apache-2.0",
+            "recipe": {"callable": callable_, "kwargs": {}, "requires": []}, "rtol": 1e-4, **extra}
+
+
+def test_validate_offline_entries_imperative_and_hybridized(tmp_path, zoo_root):
+    report = zoo.validate(["tiny-cnn", "light-squeezenet-random", "resnet50-v1-7"], ctx=[mx.cpu(), mx.gpu()],
+                          offline=True, root=zoo_root, repeats=1)
+    rows = {(r.name, r.ctx): r for r in report.rows}
+    assert len(report.rows) == 6
+    for name in ("tiny-cnn", "light-squeezenet-random"):
+        row = rows[(name, "cpu")]
+        assert row.status == "pass", row.reason
+        assert [m.mode for m in row.modes] == ["imperative", "hybridized"]
+        for mode in row.modes:
+            assert mode.ok and mode.max_rel is not None and mode.max_rel <= row.rtol and mode.latency_ms > 0
+        assert row.import_s > 0 and row.ort_latency_ms > 0 and row.top5 == 1.0 and row.top1 is True
+        assert row.reference == "onnxruntime CPU"
+    assert "scikit-learn china.jpg" in rows[("light-squeezenet-random", "cpu")].inputs
+    gpu = rows[("tiny-cnn", "gpu(0)")]
+    if mx.context.num_gpus() == 0:
+        assert gpu.status == "not run" and "num_gpus() == 0" in gpu.reason and gpu.modes == []
+    assert rows[("resnet50-v1-7", "cpu")].status == "unavailable"
+    assert "not downloaded" in rows[("resnet50-v1-7", "cpu")].reason
+
+    md, js = zoo.write_report(report, tmp_path / "report")
+    text = md.read_text()
+    assert "| tiny-cnn | built | cpu | pass |" in text and "## Environment" in text
+    assert "mxnet | 1.9.1" in text and "not run" in text
+    data = json.loads(js.read_text())
+    assert data["environment"]["onnx"] == onnx.__version__
+    assert {r["status"] for r in data["rows"]} == {"pass", "not run", "unavailable"}
+
+
+def test_failures_become_rows_not_exceptions(custom_catalogue, zoo_root):
+    custom_catalogue([
+        built("needs-missing-converter", "tests.zoo.test_validate:unsupported_model"),
+        built("broken-recipe", "tests.zoo.test_validate:broken_recipe"),
+        built("needs-a-missing-module", "gluon_onnx.zoo.recipes:tiny_cnn",
+              recipe={"callable": "gluon_onnx.zoo.recipes:tiny_cnn", "requires": ["a_module_that_is_not_there"]}),
+        built("tiny", "gluon_onnx.zoo.recipes:tiny_cnn"),
+        hub_entry("not-downloaded", b"x", ["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"]),
+    ])
+    report = zoo.validate(None, ctx="cpu", offline=True, root=zoo_root, repeats=1)
+    rows = {r.name: r for r in report.rows}
+    assert rows["needs-missing-converter"].status == "error"
+    assert "import: UnsupportedOperatorError" in rows["needs-missing-converter"].reason
+    assert "Frobnicate" in rows["needs-missing-converter"].reason
+    assert rows["broken-recipe"].status == "error" and "broken on purpose" in rows["broken-recipe"].reason
+    assert rows["needs-a-missing-module"].status == "unavailable"
+    assert "a_module_that_is_not_there" in rows["needs-a-missing-module"].reason
+    assert rows["tiny"].status == "pass"
+    assert rows["not-downloaded"].status == "unavailable"
+    assert not report.ok
+    text = to_markdown(report)
+    assert "## Failures and errors" in text and "**needs-missing-converter**" in text
+
+
+def test_mismatch_is_a_fail_row(custom_catalogue, zoo_root, monkeypatch):
+    custom_catalogue([built("tiny", "gluon_onnx.zoo.recipes:tiny_cnn")])
+    validate_module = importlib.import_module("gluon_onnx.zoo.validate")
+
+    real = validate_module._ort_run
+
+    def skewed(*args, **kwargs):
+        outputs, latency = real(*args, **kwargs)
+        return [o * 1.01 for o in outputs], latency
+
+    monkeypatch.setattr(validate_module, "_ort_run", skewed)
+    (row,) = zoo.validate(["tiny"], offline=True, root=zoo_root, repeats=0).rows
+    assert row.status == "fail" and all(not m.ok for m in row.modes)
+    assert "max_rel" in row.reason and 5e-3 < row.modes[0].max_rel < 2e-2
+
+
+def test_image_inputs_follow_preprocessing():
+    spec = {"kind": "image", "layout": "NHWC", "size": [64, 48], "color": "BGR", "scale": 1 / 255,
+            "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+    value, origin = image_tensor(spec, [2, 64, 48, 3], np.dtype(np.float32))
+    assert value.shape == (2, 64, 48, 3) and value.dtype == np.float32
+    assert -2.0 - 1e-6 <= value.min() and value.max() <= 2.0 + 1e-6 and value.std() > 0.1
+    assert np.array_equal(value[0], value[1]) and "64x48 BGR" in origin
+    raw, _ = image_tensor({"kind": "image", "layout": "NHWC", "size": [30, 30]}, [1, 30, 30, 3], np.dtype(np.uint8))
+    assert raw.dtype == np.uint8 and raw.max() > 100
+
+
+def test_sample_inputs_of_wheel_entries():
+    entry = get_entry("silero-vad")
+    model = _silero_like_model()
+    feeds, origin = reference_inputs(entry, model)
+    assert feeds["input"].shape == (1, 512) and np.abs(feeds["input"]).max() <= 1.0
+    assert feeds["state"].shape == (2, 1, 128) and not feeds["state"].any()
+    assert feeds["sr"].shape == () and int(feeds["sr"]) == 16000
+    assert "speech-like" in origin
+
+
+def _silero_like_model() -> onnx.ModelProto:
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", "sequence"]),
+              helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "batch", 128]),
+              helper.make_tensor_value_info("sr", TensorProto.INT64, [])]
+    graph = helper.make_graph([helper.make_node("Identity", ["input"], ["output"])], "g", inputs,
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", "sequence"])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)])
+
+
+def test_every_offline_entry_validates(tmp_path, zoo_root):
+    """The CI run: every entry available offline on CPU (built recipes, wheels of the test extra)."""
+    names = [e["name"] for e in zoo.list_models() if availability(get_entry(e["name"]), zoo_root)[0]]
+    assert len(names) >= 19
+    report = zoo.validate(names, ctx="cpu", offline=True, root=zoo_root, repeats=1)
+    assert [r.name for r in report.rows] == names
+    for row in report.rows:
+        assert row.status in ("pass", "fail", "error"), (row.name, row.status, row.reason)
+        assert row.status == "pass" or row.reason
+        if row.source == "built":  # their operators are all implemented: they must pass
+            assert row.status == "pass", (row.name, row.reason)
+    zoo.write_report(report, tmp_path)
+    lines = (tmp_path / "VALIDATION.md").read_text().splitlines()
+    assert sum(line.startswith(f"| {n} | ") for n in names for line in lines) == len(names)
+
+
+@pytest.mark.skipif(mx.context.num_gpus() == 0, reason="needs a GPU")
+def test_gpu_rows_where_a_gpu_exists(zoo_root):
+    (row,) = zoo.validate(["tiny-cnn"], ctx="gpu", offline=True, root=zoo_root, repeats=1).rows
+    assert row.status == "pass", row.reason
