@@ -156,3 +156,42 @@ def test_every_offline_entry_validates(tmp_path, zoo_root):
 def test_gpu_rows_where_a_gpu_exists(zoo_root):
     (row,) = zoo.validate(["tiny-cnn"], ctx="gpu", offline=True, root=zoo_root, repeats=1).rows
     assert row.status == "pass", row.reason
+
+
+def test_hub_entry_with_bundle_uses_its_test_data(file_server, custom_catalogue, zoo_root, tmp_path):
+    import io
+    import tarfile
+
+    from gluon_onnx.samples import tiny_cnn
+    from gluon_onnx.verify import run_onnxruntime
+    from tests.zoo.conftest import sha256
+
+    model = tiny_cnn()
+    data = model.SerializeToString()
+    x = np.random.default_rng(1).standard_normal((3, 3, 32, 32)).astype(np.float32)
+    outputs = run_onnxruntime(model, {"input": x})
+    members = {"tiny/model.onnx": data,
+               "tiny/test_data_set_0/input_0.pb": onnx.numpy_helper.from_array(x, "input").SerializeToString()}
+    for i, out in enumerate(outputs):
+        members[f"tiny/test_data_set_0/output_{i}.pb"] = onnx.numpy_helper.from_array(out).SerializeToString()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, blob in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    bundle = buffer.getvalue()
+    model_url = file_server.add("/ok/tiny.onnx", data)
+    bundle_url = file_server.add("/ok/tiny.tar.gz", bundle)
+    entry = hub_entry("served-net", data, [model_url, model_url + "x"])
+    entry["bundle"] = {"filename": "tiny.tar.gz", "sha256": sha256(bundle), "bytes": len(bundle),
+                       "urls": [bundle_url, bundle_url + "x"]}
+    custom_catalogue([entry])
+
+    (row,) = zoo.validate(["served-net"], offline=False, root=zoo_root, repeats=1).rows  # downloads the model
+    assert row.status == "pass" and row.inputs != "bundle test_data_set_0"
+    directory = zoo.fetch_bundle("served-net", root=zoo_root, progress=False)
+    assert (directory / "tiny" / "test_data_set_0" / "input_0.pb").is_file()
+    (row,) = zoo.validate(["served-net"], offline=True, root=zoo_root, repeats=1).rows
+    assert row.status == "pass", row.reason
+    assert row.inputs == "bundle test_data_set_0" and row.stored_max_rel is not None and row.stored_max_rel < 1e-5
