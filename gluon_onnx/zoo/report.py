@@ -82,6 +82,7 @@ def environment(contexts: Sequence[object] = ()) -> dict:
         "mxnet_num_gpus": gpus,
         "contexts": [str(c) for c in contexts],
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""),
+        "load_average": " ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "",
     }
 
 
@@ -131,7 +132,7 @@ def to_markdown(report: Report) -> str:
         "| --- | --- |",
     ]
     for key in ("date", "gluon_onnx", "mxnet", "onnx", "onnxruntime", "numpy", "python", "platform", "cpu",
-                "cpu_count", "omp_num_threads"):
+                "cpu_count", "omp_num_threads", "load_average"):
         lines.append(f"| {key} | {_cell(str(env.get(key, '')))} |")
     gpu = ", ".join(env.get("gpus") or []) or f"none (mx.context.num_gpus() == {env.get('mxnet_num_gpus', 0)})"
     lines.append(f"| GPU | {_cell(gpu)} |")

@@ -124,3 +124,23 @@ def test_catalogue_ships_as_package_data():
     patterns = config["options.package_data"]["gluon_onnx"].replace("\n", ",").split(",")
     relative = CATALOGUE_PATH.relative_to(ROOT / "gluon_onnx").as_posix()
     assert any(fnmatch.fnmatch(relative, p.strip()) for p in patterns if p.strip())
+
+
+def test_zoo_is_reachable_from_the_package():
+    import gluon_onnx
+
+    assert gluon_onnx.zoo.list_models(source="built")[0]["name"] == "tiny-cnn"
+
+
+def test_import_directions():
+    """cli -> zoo -> importer/exporter: the zoo never imports the CLI, the importer never the zoo."""
+    import re
+
+    package = ROOT / "gluon_onnx"
+    for path in (package / "zoo").glob("*.py"):
+        assert not re.search(r"from \.\.cli|import gluon_onnx\.cli|from gluon_onnx\.cli|from \.\. import cli",
+                             path.read_text()), path
+    for folder in ("importer", "exporter"):
+        for path in (package / folder).rglob("*.py"):
+            assert not re.search(r"\bzoo\b", "\n".join(line for line in path.read_text().splitlines()
+                                                      if line.lstrip().startswith(("import", "from")))), path
