@@ -42,7 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--all", action="store_true", help="every entry (downloads hub models unless --offline)")
     p.add_argument("--offline", action="store_true", default=None,
                    help="no downloads; without NAMEs: every entry available offline")
-    p.add_argument("--ctx", default="cpu", help="contexts, e.g. cpu or cpu,gpu (default cpu)")
+    p.add_argument("--ctx", default="cpu,gpu",
+                   help="contexts, e.g. cpu or cpu,gpu:1 (default cpu,gpu: GPU rows say 'not run' without a GPU)")
     p.add_argument("--root")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per mode (median latency)")
     p.add_argument("--mode", choices=("both", "imperative", "hybridized"), default="both")
