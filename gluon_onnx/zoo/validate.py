@@ -103,11 +103,13 @@ def _ort_providers(ctx: object) -> tuple[list[str], str]:
 
 
 def _ort_run(model: object, feeds: dict, providers: list[str], repeats: int) -> tuple[list[np.ndarray], float]:
+    """onnxruntime's outputs and median latency; ``model`` is a ModelProto or a file path."""
     import onnxruntime as ort  # noqa: PLC0415
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+    source = model.SerializeToString() if hasattr(model, "SerializeToString") else str(model)
+    session = ort.InferenceSession(source, options, providers=providers)
     outputs = session.run(None, feeds)
     times = []
     for _ in range(repeats):
@@ -202,7 +204,7 @@ def validate_entry(entry: Entry, contexts: Sequence[object], *, offline: bool, r
     if offline and not available:
         return rows("unavailable", how)
     try:
-        model, _ = load_proto(entry, root=root, offline=offline, progress=progress)
+        model, path = load_proto(entry, root=root, offline=offline, progress=progress)
     except Exception as exc:  # noqa: BLE001
         status = "unavailable" if type(exc).__name__ == "ModelUnavailableError" else "error"
         return rows(status, f"get model: {type(exc).__name__}: {_first_line(exc)}")
@@ -228,7 +230,7 @@ def validate_entry(entry: Entry, contexts: Sequence[object], *, offline: bool, r
             continue
         try:
             start = time.perf_counter()
-            block = load_block(model, ctx=ctx)
+            block = load_block(path or model, ctx=ctx)  # a path keeps external data next to the file
             row.import_s = time.perf_counter() - start
             args = [to_nd(feeds[n], ctx) for n in block.input_names]
         except Exception as exc:  # noqa: BLE001
@@ -236,7 +238,7 @@ def validate_entry(entry: Entry, contexts: Sequence[object], *, offline: bool, r
             continue
         providers, row.reference = _ort_providers(ctx)
         try:
-            refs, row.ort_latency_ms = _ort_run(model, feeds, providers, repeats)
+            refs, row.ort_latency_ms = _ort_run(path or model, feeds, providers, repeats)
         except Exception as exc:  # noqa: BLE001
             row.status, row.reason = "error", f"onnxruntime: {type(exc).__name__}: {_first_line(exc)}"
             del block, args

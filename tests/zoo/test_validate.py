@@ -148,15 +148,25 @@ def test_offline_entries_include_every_built_recipe():
     assert set(built) <= set(OFFLINE) and len(built) >= 19
 
 
+#: entry name -> why it may fail here although all its operators have converters (keep it short and concrete)
+KNOWN_ISSUES: dict[str, str] = {}
+
+
 @pytest.mark.parametrize("name", OFFLINE)
 def test_every_offline_entry_validates(name, zoo_root):
-    """The CI run: every entry available offline on CPU (built recipes, wheels of the test extra)."""
+    """The CI run: every entry available offline on CPU (built recipes, wheels of the test extra).
+
+    An entry must pass unless some of its operators have no converter yet (an import error
+    naming them) or it is listed in KNOWN_ISSUES.
+    """
     (row,) = zoo.validate([name], ctx="cpu", offline=True, root=zoo_root, repeats=1).rows
     assert row.status in ("pass", "fail", "error"), (row.status, row.reason)
-    assert row.status == "pass" or row.reason
-    if row.source == "built":  # every operator they use has a converter: they must pass
-        assert row.status == "pass", row.reason
+    if row.status == "pass":
         assert [m.mode for m in row.modes] == ["imperative", "hybridized"]
+        assert all(m.ok for m in row.modes)
+    elif name not in KNOWN_ISSUES:
+        assert row.source != "built", row.reason  # every operator they use has a converter
+        assert row.reason.startswith("import: UnsupportedOperatorError"), row.reason
 
 
 @pytest.mark.skipif(mx.context.num_gpus() == 0, reason="needs a GPU")
