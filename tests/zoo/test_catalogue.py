@@ -31,7 +31,8 @@ def test_schema_is_valid(catalogue):
 
 
 def test_committed_file_is_in_canonical_format(catalogue):
-    assert CATALOGUE_PATH.read_text() == format_catalogue(catalogue)
+    assert CATALOGUE_PATH.read_text() == format_catalogue(catalogue), (
+        "re-serialize the catalogue with gluon_onnx.zoo.catalogue.format_catalogue (the tools in zoo/tools do)")
 
 
 def test_names_are_unique(catalogue):
