@@ -1,4 +1,4 @@
-"""Command line: ``gluon-onnx demo | info | check``.
+"""Command line: ``gluon-onnx demo | info | check | zoo``.
 
 Subcommands are registered in :data:`COMMANDS`; other modules (export, zoo) add theirs.
 """
@@ -129,6 +129,20 @@ def check(args: argparse.Namespace) -> int:
     ok = _print_comparisons(compare_with_onnxruntime(net, loaded.proto, feeds, rtol=args.rtol))
     print("result:", "ok" if ok else "MISMATCH")
     return 0 if ok else 1
+
+
+def _configure_zoo(p: argparse.ArgumentParser) -> None:
+    from .zoo.commands import configure  # noqa: PLC0415
+
+    configure(p)
+
+
+@command("zoo", _configure_zoo)
+def zoo(args: argparse.Namespace) -> int:
+    """Model zoo: list, fetch, register, validate catalogued models against onnxruntime, report."""
+    from .zoo.commands import run  # noqa: PLC0415
+
+    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -86,3 +86,21 @@ class ZooError(GluonOnnxError):
 
 class ChecksumError(ZooError):
     """A downloaded file does not match its catalogued sha256."""
+
+
+class UnknownModelError(ZooError, LookupError):
+    """No zoo entry has the requested name."""
+
+
+class ModelUnavailableError(ZooError):
+    """A zoo entry exists but its file cannot be had here: offline mode, a package that is not
+    installed, or a recipe whose requirements are missing. The message says what to do."""
+
+
+class DownloadError(ZooError):
+    """Every mirror of a zoo file failed (HTTP errors, dropped connections, timeouts)."""
+
+
+class UnsafeArchiveError(ZooError):
+    """An archive member would escape the target directory (``..``, absolute path, link out)
+    or is a device, FIFO or other special file; nothing of such an archive is extracted."""

@@ -710,7 +710,11 @@ class _Builder:
             return True
         values = self._static_inputs(node)
         evaluator = shapes.EVALUATORS.get(op)
-        if evaluator is not None and (values is not None or op in ("Shape", "Size")):
+        # the evaluators work element by element on Python objects: use them for symbolic sizes
+        # and small arrays; plain numpy constants fold faster through the reference below
+        symbolic_or_small = values is not None and all(
+            v is None or isinstance(v, SymArray) or np.size(v) <= 64 for v in values)
+        if evaluator is not None and (symbolic_or_small or op in ("Shape", "Size")):
             info = _EvalInfo(self, node, opset)
             try:
                 outputs = evaluator(values or [self.statics.get(n) for n in node.input], _attrs_plain(node), info)
