@@ -216,7 +216,7 @@ def resize(cx: NodeContext, x: object, options: ResizeOptions, *, scales: Sequen
     F = cx.F
     shape = cx.in_shape(0)
     if shape is None:
-        raise cx.fail("the rank of the input is unknown")
+        raise cx.unknown_rank(0)
     rank = len(shape)
     axes = norm_axes(cx, axes, rank) if axes is not None else list(range(rank))
     if len(set(axes)) != len(axes):

@@ -121,7 +121,7 @@ def flatten(cx: NodeContext, x: object, *, axis: int = 1) -> object:
     F = cx.F
     shape = cx.in_shape(0)
     if shape is None:
-        raise cx.fail("the rank of the input is unknown")
+        raise cx.unknown_rank(0)
     rank = len(shape)
     if not -rank <= axis <= rank:
         raise cx.fail(f"axis {axis} is out of range for a tensor of rank {rank}")
@@ -195,7 +195,7 @@ def squeeze(cx: NodeContext, x: object, axes: object = None) -> object:
 def _squeeze(cx: NodeContext, x: object, axes: list[int] | None) -> object:
     shape = cx.in_shape(0)
     if shape is None:
-        raise cx.fail("the rank of the input is unknown")
+        raise cx.unknown_rank(0)
     rank = len(shape)
     if axes is None:
         axes = [i for i, d in enumerate(shape) if isinstance(d, int) and d == 1]
@@ -325,7 +325,7 @@ def _slice(cx: NodeContext, x: object, starts: list, ends: list, axes: list[int]
     F = cx.F
     shape = cx.in_shape(0)
     if shape is None:
-        raise cx.fail("the rank of the input is unknown")
+        raise cx.unknown_rank(0)
     rank = len(shape)
     axes = norm_axes(cx, axes if axes is not None else list(range(len(starts))), rank)
     steps = steps if steps is not None else [1] * len(starts)
@@ -424,7 +424,7 @@ def expand(cx: NodeContext, x: object, shape: object) -> object:
     dims = cx.dims(shape)
     in_shape = cx.in_shape(0)
     if in_shape is None:
-        raise cx.fail("the rank of the input is unknown")
+        raise cx.unknown_rank(0)
     out_shape = broadcast_shape(in_shape, dims)
     cx.check_elements(out_shape)
     rank = len(out_shape)
@@ -872,7 +872,7 @@ def center_crop_pad(cx: NodeContext, x: object, shape: object, *, axes: list[int
     F = cx.F
     in_shape = cx.in_shape(0)
     if in_shape is None:
-        raise cx.fail("the rank of the input is unknown")
+        raise cx.unknown_rank(0)
     rank = len(in_shape)
     axes = norm_axes(cx, axes, rank) if axes is not None else list(range(rank))
     target = cx.dims(shape)
