@@ -108,11 +108,22 @@ def cast_value(cx: NodeContext, x: object, source: np.dtype | None, target: np.d
         value = x if cx.in_storage(0) == wide else F.Cast(x, dtype=wide)
         value = wrap_integer(F, value, target)
         return value if storage == wide else F.Cast(value, dtype=storage)
+    if target_name == "uint64" and cx.in_storage(0) in ("float32", "float64"):
+        return _float_to_uint64(cx, x)
     if source_name == "uint64" and storage.startswith("float"):
         return F.Cast(uint64_to_float(cx, x, "float64"), dtype=storage)
     if cx.in_storage(0) == storage:
         return F.identity(x)
     return F.Cast(x, dtype=storage)
+
+
+def _float_to_uint64(cx: NodeContext, x: object) -> object:
+    """uint64 bit patterns (int64 storage) of float values: C casts to int64 overflow at 2**63."""
+    F = cx.F
+    work = cx.in_storage(0)
+    high = F.broadcast_greater_equal(x, cx.scalar(2.0**63, work))
+    upper = F.Cast(F.broadcast_sub(x, cx.scalar(2.0**64, work)), dtype="int64")
+    return F.where(high, upper, F.Cast(x, dtype="int64"))
 
 
 def _onnx_type(cx: NodeContext, to: int | str) -> np.dtype:

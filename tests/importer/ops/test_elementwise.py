@@ -437,6 +437,13 @@ def test_integer_cast_wraps_inside_the_block(source: type, target: type) -> None
     check_model(model, {"x": x}, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("source", [np.float32, np.float64])
+def test_cast_float_to_uint64_above_int64_range(source: type) -> None:
+    x = np.array([2.0**63, 2.0**63 + 2.0**40, 1.8e19, 5.0, 2.0**62], source)
+    check_model(_single("Cast", {"x": x}, out_dtype=np.uint64, opset=13, to=TensorProto.UINT64), {"x": x},
+                rtol=0, atol=0)
+
+
 def test_castlike_no_saturate_and_cast_v1_type_name() -> None:
     x = np.array([1000.0, -1000.0, 3.3, np.inf], np.float32)
     like = np.zeros(1, ml_dtypes.float8_e4m3fn)
