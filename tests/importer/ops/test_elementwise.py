@@ -494,3 +494,30 @@ def test_bitcast_integers(source: type, target: type) -> None:
         x = np.array([info.min, info.max, 0, 1, info.max // 3], source)
     to = helper.np_dtype_to_tensor_dtype(np.dtype(target))
     _check_exact(_single("BitCast", {"x": x}, out_dtype=target, opset=26, to=to), {"x": x}, reference=True)
+
+
+# --- one graph across opsets ----------------------------------------------------------------------
+@pytest.mark.parametrize("opset", [7, 9, 11, 12, 13, 14, 16, 18, 20, 22, 24, 26, 28])
+def test_elementwise_graph_across_opsets(opset: int) -> None:
+    # the newest converter whose since <= opset must apply, with that opset's attributes and inputs
+    nodes = [helper.make_node("Add", ["x", "y"], ["s"]), helper.make_node("Sigmoid", ["s"], ["g"]),
+             helper.make_node("Div", ["i", "j"], ["q"]), helper.make_node("Pow", ["x", "y"], ["p"]),
+             helper.make_node("Max", ["x", "y", "s"], ["m"]), helper.make_node("Greater", ["x", "y"], ["gt"]),
+             helper.make_node("Not", ["gt"], ["ng"]), helper.make_node("Cast", ["s"], ["h"], to=TensorProto.FLOAT16)]
+    outputs = [_vi("g", np.float32, [2, 3]), _vi("q", np.int32, [2, 3]), _vi("p", np.float32, [2, 3]),
+               _vi("m", np.float32, [2, 3]), _vi("ng", np.bool_, [2, 3]), _vi("h", np.float16, [2, 3])]
+    if opset >= 11:
+        nodes.append(helper.make_node("Clip", ["s", "lo"], ["c"]))
+    else:
+        nodes.append(helper.make_node("Clip", ["s"], ["c"], min=-0.5))
+    nodes.append(helper.make_node("Where", ["gt", "x", "y"], ["w"]) if opset >= 9 else
+                 helper.make_node("Sub", ["x", "y"], ["w"]))
+    outputs += [_vi("c", np.float32, [2, 3]), _vi("w", np.float32, [2, 3])]
+    inputs = [_vi("x", np.float32, [2, 3]), _vi("y", np.float32, [3]), _vi("i", np.int32, [2, 3]),
+              _vi("j", np.int32, [2, 3])]
+    feeds = {"x": RNG.random((2, 3)).astype(np.float32) + 0.1, "y": RNG.standard_normal(3).astype(np.float32),
+             "i": RNG.integers(-50, 50, (2, 3)).astype(np.int32), "j": RNG.integers(1, 9, (2, 3)).astype(np.int32)}
+    if opset >= 11:
+        inputs.append(_vi("lo", np.float32, []))
+        feeds["lo"] = np.array(-0.5, np.float32)
+    check_model(make_model(nodes, inputs, outputs, opset=opset), feeds)
