@@ -98,7 +98,7 @@ def _divide(cx: NodeContext, a: object, b: object, axis: int | None) -> object:
         return _arith(cx, a, b, "elemwise_div", "broadcast_div", axis)
     if axis is not None:
         b = _legacy_broadcast(cx, b, axis)
-    return wrap_output(cx, truncating_divide(cx, a, b, signed=not is_unsigned_type(dtype)))
+    return wrap_output(cx, truncating_divide(cx, a, b, dtype))
 
 
 @converter("Div", since=1)
@@ -152,7 +152,7 @@ def mod(cx: NodeContext, a: object, b: object, *, fmod: int = 0) -> object:
     dtype = cx.in_dtype(0)
     if is_integer_type(dtype):
         signed = not is_unsigned_type(dtype)
-        remainder = F.broadcast_sub(a, F.broadcast_mul(truncating_divide(cx, a, b, signed), b))
+        remainder = F.broadcast_sub(a, F.broadcast_mul(truncating_divide(cx, a, b, dtype), b))
         if fmod or not signed:
             return remainder
         # floor modulo: move a non-zero remainder whose sign differs from b's onto b's side
