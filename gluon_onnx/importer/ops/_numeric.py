@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...dtypes import from_storage
 from ..context import NodeContext
 from ..mxops import npi
 
@@ -136,6 +137,20 @@ def _uint64_divide(cx: NodeContext, a: object, b: object) -> object:
     small = F.broadcast_div(a, divisor)
     quotient = where(cx, a < 0, top_quotient, small)
     return where(cx, huge_divisor, huge_quotient, quotient)
+
+
+def host_values(cx: NodeContext, value: object, dtype: np.dtype | None, what: str) -> np.ndarray:
+    """numpy values of ``value`` for an operator on strings, which run on the host.
+
+    String tensors are numpy object arrays (MXNet arrays cannot hold them), which exist only in
+    imperative mode; a numeric NDArray is copied to the host in its ONNX type.
+    """
+    if cx.symbolic:
+        raise cx.not_hybridizable(f"{what} involves string tensors, which MXNet graphs cannot hold")
+    if isinstance(value, np.ndarray):
+        return value
+    array = value.asnumpy()
+    return from_storage(array, dtype) if dtype is not None else array
 
 
 def where(cx: NodeContext, condition: object, x: object, y: object) -> object:
