@@ -58,7 +58,16 @@ class SymArray:
         return f"SymArray({self.values.tolist()!r}, {self.dtype})"
 
 
+def _require_numpy_type(dtype: np.dtype) -> None:
+    """The evaluators compute with exact ints/Fractions and numpy's own types; ml_dtypes types
+    (bfloat16, float8, int4, ...; kind 'V') are left to the reference implementation, which
+    rounds and saturates them as ONNX specifies."""
+    if np.dtype(dtype).kind == "V":
+        raise NotStatic(f"{np.dtype(dtype).name} values are folded by the reference implementation")
+
+
 def _to_numeric(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    _require_numpy_type(dtype)
     if dtype.kind == "f":
         return np.array([float(v) for v in values.flat], dtype=dtype).reshape(values.shape)
     if dtype.kind == "b":
@@ -82,6 +91,7 @@ def as_object(value: np.ndarray | SymArray) -> np.ndarray:
     if isinstance(value, SymArray):
         return value.values
     arr = np.asarray(value)
+    _require_numpy_type(arr.dtype)
     out = np.empty(arr.shape, dtype=object)
     for idx, v in np.ndenumerate(arr):
         if arr.dtype.kind == "f":
@@ -238,6 +248,7 @@ def _cast(inputs: Sequence, attrs: dict, info: object) -> list:
     dtype = info.out_dtype(0)
     if dtype is None:
         raise NotStatic("unknown cast target")
+    _require_numpy_type(dtype)
     values = _elementwise(lambda v: _cast_value(v, dtype), as_object(inputs[0]))
     return [make_static(values, dtype)]
 
