@@ -125,10 +125,17 @@ class NodeContext:
         return None if shape is None else len(shape)
 
     def rank(self, index: int) -> int:
-        """Rank of input ``index``; fails clearly when unknown."""
+        """Rank of input ``index``; fails clearly when unknown.
+
+        While tracing, an unknown rank asks for a shape-specialized trace instead: that one
+        learns every size from a run on the actual inputs.
+        """
         r = self.in_rank(index)
         if r is None:
-            raise self.fail(f"the rank of input {index} ({self.step.inputs[index]!r}) is unknown")
+            message = f"the rank of input {index} ({self.step.inputs[index]!r}) is unknown"
+            if self.symbolic:
+                raise NeedsSpecialization(message)
+            raise self.fail(message)
         return r
 
     # --- values -------------------------------------------------------------------
