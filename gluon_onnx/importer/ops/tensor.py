@@ -119,9 +119,8 @@ def reshape(cx: NodeContext, x: object, shape: object, *, allowzero: int = 0) ->
 @converter("Flatten", since=23)
 def flatten(cx: NodeContext, x: object, *, axis: int = 1) -> object:
     F = cx.F
+    cx.rank(0)  # unknown: fails, or asks for a specialized trace
     shape = cx.in_shape(0)
-    if shape is None:
-        raise cx.fail("the rank of the input is unknown")
     rank = len(shape)
     if not -rank <= axis <= rank:
         raise cx.fail(f"axis {axis} is out of range for a tensor of rank {rank}")
@@ -193,9 +192,8 @@ def squeeze(cx: NodeContext, x: object, axes: object = None) -> object:
 
 
 def _squeeze(cx: NodeContext, x: object, axes: list[int] | None) -> object:
+    cx.rank(0)  # unknown: fails, or asks for a specialized trace
     shape = cx.in_shape(0)
-    if shape is None:
-        raise cx.fail("the rank of the input is unknown")
     rank = len(shape)
     if axes is None:
         axes = [i for i, d in enumerate(shape) if isinstance(d, int) and d == 1]
@@ -344,9 +342,8 @@ def _slice(cx: NodeContext, x: object, starts: list, ends: list, axes: list[int]
            steps: list[int] | None) -> object:
     """ONNX Slice on ``x``; starts/ends may hold symbolic sizes while tracing."""
     F = cx.F
+    cx.rank(0)  # unknown: fails, or asks for a specialized trace
     shape = cx.in_shape(0)
-    if shape is None:
-        raise cx.fail("the rank of the input is unknown")
     rank = len(shape)
     axes = norm_axes(cx, axes if axes is not None else list(range(len(starts))), rank)
     steps = steps if steps is not None else [1] * len(starts)
@@ -443,9 +440,8 @@ def constant_of_shape(cx: NodeContext, shape: object, *, value: np.ndarray | Non
 def expand(cx: NodeContext, x: object, shape: object) -> object:
     F = cx.F
     dims = cx.dims(shape)
+    cx.rank(0)  # unknown: fails, or asks for a specialized trace
     in_shape = cx.in_shape(0)
-    if in_shape is None:
-        raise cx.fail("the rank of the input is unknown")
     out_shape = broadcast_shape(in_shape, dims)
     cx.check_elements(out_shape)
     rank = len(out_shape)
@@ -891,9 +887,8 @@ def reverse_sequence(cx: NodeContext, x: object, sequence_lens: object, *, batch
 @bool_via_uint8
 def center_crop_pad(cx: NodeContext, x: object, shape: object, *, axes: list[int] | None = None) -> object:
     F = cx.F
+    cx.rank(0)  # unknown: fails, or asks for a specialized trace
     in_shape = cx.in_shape(0)
-    if in_shape is None:
-        raise cx.fail("the rank of the input is unknown")
     rank = len(in_shape)
     axes = norm_axes(cx, axes, rank) if axes is not None else list(range(rank))
     target = cx.dims(shape)
