@@ -127,14 +127,14 @@ class NodeContext:
     def rank(self, index: int) -> int:
         """Rank of input ``index``; fails clearly when unknown.
 
-        While tracing, an unknown rank asks for a shape-specialized trace instead: that one
-        learns every size from a run on the actual inputs.
+        While tracing, an unknown rank asks for a trace specialized to the input shapes (whose
+        planning may learn it).
         """
         r = self.in_rank(index)
         if r is None:
             message = f"the rank of input {index} ({self.step.inputs[index]!r}) is unknown"
             if self.symbolic:
-                raise NeedsSpecialization(message)
+                raise NeedsSpecialization(f"{self.op_type} node {self.name!r}: {message}")
             raise self.fail(message)
         return r
 
