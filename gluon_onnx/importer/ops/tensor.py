@@ -338,6 +338,27 @@ def _symbolic_bound(value: object, dim: object, is_end: bool, step: int) -> tupl
     return False, None
 
 
+def _strided_slice(cx: NodeContext, x: object, begin: list, end: list, step: list, shape: Sequence[object]) -> object:
+    """``F.slice``, which MXNet limits to 6 dimensions; higher ranks are cut one axis at a time."""
+    F = cx.F
+    if len(begin) <= 6:
+        return F.slice(x, begin=tuple(begin), end=tuple(end), step=tuple(step))
+    out = x
+    for axis, (b, e, s) in enumerate(zip(begin, end, step)):
+        s = 1 if s is None else s
+        if b is None and e is None and s == 1:
+            continue
+        if s == 1:
+            out = F.slice_axis(out, axis=axis, begin=b or 0, end=e)
+            continue
+        dim = shape[axis]
+        if not isinstance(dim, int):
+            raise NeedsSpecialization("strided Slice of a symbolic axis beyond 6 dimensions")
+        index = np.arange(dim)[slice(b, e, s)]
+        out = F.take(out, cx.const(index.astype(np.int64)), axis=axis)
+    return out
+
+
 def _slice(cx: NodeContext, x: object, starts: list, ends: list, axes: list[int] | None,
            steps: list[int] | None) -> object:
     """ONNX Slice on ``x``; starts/ends may hold symbolic sizes while tracing."""
@@ -386,9 +407,9 @@ def _slice(cx: NodeContext, x: object, starts: list, ends: list, axes: list[int]
     if empty_axes:  # symbolic sizes elsewhere: slice the rest, then repeat zero times
         for a in empty_axes:
             begin[a], end[a], step[a] = None, None, None
-        out = F.slice(x, begin=tuple(begin), end=tuple(end), step=tuple(step))
+        out = _strided_slice(cx, x, begin, end, step, shape)
         return F.tile(out, reps=tuple(0 if a in empty_axes else 1 for a in range(rank)))
-    out = F.slice(x, begin=tuple(begin), end=tuple(end), step=tuple(step))
+    out = _strided_slice(cx, x, begin, end, step, shape)
     for axis, length in like_ends:
         template = cx.shape_template([1] * axis + [length] + [1] * (rank - axis - 1))
         out = F.slice_like(out, template, axes=(axis,))

@@ -485,3 +485,11 @@ def test_bool_tensors_through_layout_ops(case: str) -> None:
     model = make_model([node], [_vi("x", TensorProto.BOOL, shape)], outputs, inits, opset=opset)
     feeds = {"x": RNG.integers(0, 2, [d if isinstance(d, int) else 3 for d in shape]).astype(bool)}
     check_model(model, feeds, expected=ReferenceEvaluator(model).run(None, feeds))
+
+
+def test_slice_beyond_six_dimensions() -> None:
+    nodes = [helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["y"])]
+    inits = [_const("starts", [1, -1, 0]), _const("ends", [3, -2**62, 5]), _const("axes", [1, 6, 0]),
+             _const("steps", [1, -2, 1])]
+    model = make_model(nodes, [_vi("x", F32, [2, 3, 2, 1, 2, 1, 5])], [_vi("y", F32, None)], inits, opset=13)
+    check_model(model, {"x": _rand(2, 3, 2, 1, 2, 1, 5)})
