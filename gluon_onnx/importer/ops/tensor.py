@@ -154,9 +154,21 @@ def flatten(cx: NodeContext, x: object, *, axis: int = 1) -> object:
 def transpose(cx: NodeContext, x: object, *, perm: list[int] | None = None) -> object:
     rank = cx.rank(0)
     axes = tuple(perm) if perm else tuple(range(rank - 1, -1, -1))
+    if sorted(axes) != list(range(rank)):
+        raise cx.fail(f"perm {list(axes)} is not a permutation of the {rank} axes")
     if axes == tuple(range(rank)):
         return cx.F.identity(x)
-    return cx.F.transpose(x, axes=axes)
+    if rank <= 6:
+        return cx.F.transpose(x, axes=axes)
+    # MXNet's transpose stops at 6 dimensions; swapaxes has no limit: one swap per misplaced axis
+    order = list(range(rank))
+    out = x
+    for target, wanted in enumerate(axes):
+        current = order.index(wanted)
+        if current != target:
+            out = cx.F.swapaxes(out, dim1=target, dim2=current)
+            order[target], order[current] = order[current], order[target]
+    return out
 
 
 @converter("Concat", since=1)

@@ -493,3 +493,10 @@ def test_slice_beyond_six_dimensions() -> None:
              _const("steps", [1, -2, 1])]
     model = make_model(nodes, [_vi("x", F32, [2, 3, 2, 1, 2, 1, 5])], [_vi("y", F32, None)], inits, opset=13)
     check_model(model, {"x": _rand(2, 3, 2, 1, 2, 1, 5)})
+
+
+@pytest.mark.parametrize("perm", [[0, 2, 3, 4, 5, 6, 1], [6, 5, 4, 3, 2, 1, 0], [3, 0, 6, 1, 5, 2, 4]])
+def test_transpose_beyond_six_dimensions(perm: list[int]) -> None:
+    nodes = [helper.make_node("Transpose", ["x"], ["y"], perm=perm)]
+    model = make_model(nodes, [_vi("x", F32, ["N", 3, 2, 1, 2, 4, 5])], [_vi("y", F32, None)], opset=13)
+    check_batches(model, [{"x": _rand(2, 3, 2, 1, 2, 4, 5)}, {"x": _rand(3, 3, 2, 1, 2, 4, 5)}])
