@@ -79,6 +79,11 @@ def reshape_to(cx: NodeContext, x: object, dims: list, allowzero: int = 0) -> ob
             return np_reshape(F, x, resolved)
         if not dims:
             return np_reshape(F, x, ())
+        if len(dims) > 6 and in_shape is not None and all(i < len(in_shape) for i, d in enumerate(dims) if d == 0):
+            # the legacy reshape of oneDNN-laid-out data fails beyond 6 dimensions
+            resolved = [in_shape[i] if d == 0 else int(d) for i, d in enumerate(dims)]
+            if all(isinstance(d, int) for d in resolved):
+                return np_reshape(F, x, resolved)
         return F.reshape(x, shape=tuple(int(d) for d in dims))
     in_shape = cx.in_shape(0) or ()
     codes = []

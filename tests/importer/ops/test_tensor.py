@@ -500,3 +500,16 @@ def test_transpose_beyond_six_dimensions(perm: list[int]) -> None:
     nodes = [helper.make_node("Transpose", ["x"], ["y"], perm=perm)]
     model = make_model(nodes, [_vi("x", F32, ["N", 3, 2, 1, 2, 4, 5])], [_vi("y", F32, None)], opset=13)
     check_batches(model, [{"x": _rand(2, 3, 2, 1, 2, 4, 5)}, {"x": _rand(3, 3, 2, 1, 2, 4, 5)}])
+
+
+def test_reshape_to_seven_dimensions_after_onednn_ops() -> None:
+    """LogSoftmax/Transpose leave oneDNN-laid-out data that MXNet's reshape cannot make 7-D."""
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+        helper.make_node("LogSoftmax", ["t"], ["s"], axis=2),
+        helper.make_node("Transpose", ["s"], ["back"], perm=[0, 2, 1]),
+        helper.make_node("Reshape", ["back", "shape"], ["y"]),
+    ]
+    model = make_model(nodes, [_vi("x", F32, [3, 5, 72])], [_vi("y", F32, None)],
+                       [_const("shape", [0, 0, 2, 3, 2, 3, 2])], opset=13)
+    check_model(model, {"x": _rand(3, 5, 72)}, rtol=1e-5, atol=1e-5)
