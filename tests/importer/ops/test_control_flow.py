@@ -306,3 +306,24 @@ def test_voice_activity_pattern_if_on_sample_rate_with_lstm_state(mode: str) -> 
             _assert_same(ours, refs, rtol=1e-4, atol=1e-5)
             _, h, c = refs
     assert {"W_16k", "W_8k", "enc_16k", "head"} <= set(rep.block.onnx_params)
+
+
+def test_if_on_input_sizes_runs_one_branch_per_traced_shape() -> None:
+    """cond = (batch == 1), branches of different shapes: a trace per input shape picks one."""
+    then_graph = helper.make_graph([helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0])], "then", [],
+                                   [helper.make_tensor_value_info("t", FLOAT, [2, "N"])])
+    else_graph = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [],
+                                   [helper.make_tensor_value_info("e", FLOAT, ["N", 2])])
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "zero"], ["batch"], axis=0),
+             helper.make_node("Sub", ["batch", "one"], ["batch_minus_one"]),
+             helper.make_node("Cast", ["batch_minus_one"], ["not_one"], to=BOOL),
+             helper.make_node("If", ["not_one"], ["y"], then_branch=else_graph, else_branch=then_graph)]
+    inits = [helper.make_tensor("zero", INT64, [], [0]), helper.make_tensor("one", INT64, [], [1])]
+    model = make_model(nodes, [helper.make_tensor_value_info("x", FLOAT, ["N", 2])],
+                       [helper.make_tensor_value_info("y", FLOAT, None)], inits, opset=13)
+    rep = HybridizedBackend.prepare(model, "CPU")
+    for batch in (3, 1, 2):
+        x = np.arange(batch * 2, dtype=np.float32).reshape(batch, 2)
+        expected = x if batch != 1 else x.T
+        _assert_same(list(rep.run([x])), [expected])
