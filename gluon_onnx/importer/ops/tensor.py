@@ -1,5 +1,5 @@
 """Shape and layout manipulation: Reshape, Flatten, Transpose, Concat, Squeeze, Unsqueeze,
-Identity, Cast, Shape, Gather, Slice, ConstantOfShape, Expand, Pad, Split, Tile, Dropout."""
+Identity, Shape, Slice, ConstantOfShape, Expand, Pad, Split, Tile, Dropout."""
 
 from __future__ import annotations
 
@@ -258,23 +258,11 @@ def _unsqueeze(cx: NodeContext, x: object, axes: list[int]) -> object:
 @converter("Identity", since=21)
 @converter("Identity", since=23)
 def identity(cx: NodeContext, x: object) -> object:
+    if x is None:  # an empty optional
+        return None
+    if isinstance(x, list):  # a sequence (a list return value would mean several outputs)
+        return ([cx.F.identity(v) for v in x],)
     return cx.F.identity(x)
-
-
-@converter("Cast", since=1)
-@converter("Cast", since=6)
-@converter("Cast", since=9)
-@converter("Cast", since=13)
-@converter("Cast", since=19)
-@converter("Cast", since=21)
-@converter("Cast", since=23)
-def cast(cx: NodeContext, x: object, *, to: int = 1, saturate: int = 1, round_mode: str = "up") -> object:
-    target = cx.out_storage(0)
-    if target is None:
-        raise cx.fail(f"cannot cast to ONNX type {to}: MXNet has no such tensor type")
-    if cx.in_storage(0) == target:
-        return cx.F.identity(x)
-    return cx.F.Cast(x, dtype=target)
 
 
 @converter("Shape", since=1)
@@ -303,15 +291,6 @@ def shape(cx: NodeContext, x: object, *, start: int = 0, end: int | None = None)
 @converter("Size", since=23)
 def size(cx: NodeContext, x: object) -> object:
     return np_reshape(cx.F, cx.F.size_array(x), ())
-
-
-@converter("Gather", since=1)
-@converter("Gather", since=11)
-@converter("Gather", since=13)
-def gather(cx: NodeContext, data: object, indices: object, *, axis: int = 0) -> object:
-    rank = cx.rank(0)
-    axis = norm_axis(cx, axis, rank)
-    return cx.F.take(data, indices, axis=axis, mode="wrap")
 
 
 _BIG = 2**31  # ONNX uses INT64_MAX/INT64_MIN (or anything huge) for "to the end"
