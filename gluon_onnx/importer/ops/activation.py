@@ -31,7 +31,24 @@ def softmax_v11(cx: NodeContext, x: object, *, axis: int = 1) -> object:
 
 @converter("Softmax", since=13)
 def softmax(cx: NodeContext, x: object, *, axis: int = -1) -> object:
+    if cx.in_storage(0) == "float16":
+        return _softmax_float16(cx, x, axis)
     return cx.F.softmax(x, axis=axis)
+
+
+def _softmax_float16(cx: NodeContext, x: object, axis: int) -> object:
+    """ONNX's float16 Softmax rounds to float16 after each step (max-shift, exp, sum, divide);
+    MXNet's float16 softmax accumulates in float16 without those roundings and drifts further."""
+    F = cx.F
+
+    def half(v: object) -> object:
+        return F.Cast(F.Cast(v, dtype="float16"), dtype="float32")
+
+    x32 = F.Cast(x, dtype="float32")
+    shifted = half(F.broadcast_sub(x32, F.max(x32, axis=axis, keepdims=True)))
+    exp = half(F.exp(shifted))
+    total = half(F.sum(exp, axis=axis, keepdims=True))
+    return F.Cast(F.broadcast_div(exp, total), dtype="float16")
 
 
 @converter("LogSoftmax", since=1)
