@@ -288,8 +288,8 @@ def one_hot(cx: NodeContext, indices: object, depth: object, values: object, *, 
 # --- data-dependent shapes (imperative only) ------------------------------------------------------
 
 
-@converter("NonZero", since=9, dynamic_shape=True)
-@converter("NonZero", since=13, dynamic_shape=True)
+@converter("NonZero", since=9)
+@converter("NonZero", since=13)
 def nonzero(cx: NodeContext, x: object) -> object:
     F = cx.F
     if cx.rank(0) == 0:
@@ -298,9 +298,9 @@ def nonzero(cx: NodeContext, x: object) -> object:
     return F.transpose(npi(F, "nonzero", x))
 
 
-@converter("Compress", since=9, dynamic_shape=True)
-@converter("Compress", since=11, dynamic_shape=True)
-@converter("Compress", since=28, dynamic_shape=True)
+@converter("Compress", since=9)
+@converter("Compress", since=11)
+@converter("Compress", since=28)
 def compress(cx: NodeContext, data: object, condition: object, *, axis: int | None = None) -> object:
     F = cx.F
     if axis is None:
@@ -318,8 +318,8 @@ def compress(cx: NodeContext, data: object, condition: object, *, axis: int | No
     return F.take(data, chosen, axis=axis)
 
 
-@converter("Unique", since=11, dynamic_shape=True)
-@converter("Unique", since=28, dynamic_shape=True)
+@converter("Unique", since=11)
+@converter("Unique", since=28)
 def unique(cx: NodeContext, x: object, *, axis: int | None = None, sorted: int = 1) -> tuple:  # noqa: A002
     F = cx.F
     storage = cx.in_storage(0)

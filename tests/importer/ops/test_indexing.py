@@ -9,9 +9,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from gluon_onnx.backend import HybridizedBackend
-from gluon_onnx.errors import HybridizationError
 
-from .oracle import check_model, make_model
+from .oracle import check_model, make_model, reference_outputs
 from .test_reduce import _int64, _single_node_model, check_batches
 
 _RNG = np.random.default_rng(11)
@@ -226,14 +225,6 @@ def test_nonzero_none_found() -> None:
     check_model(model, {"x": x}, modes=("imperative",))
 
 
-def test_nonzero_hybridize_is_refused_clearly() -> None:
-    model = _single_node_model("NonZero", [("x", TensorProto.FLOAT, [2, 3])], ["y"], opset=13,
-                               output_types=[TensorProto.INT64])
-    rep = HybridizedBackend.prepare(model, "CPU")
-    with pytest.raises(HybridizationError, match="data-dependent"):
-        rep.run([np.ones((2, 3), dtype=np.float32)])
-
-
 @pytest.mark.parametrize("sorted_", [0, 1])
 @pytest.mark.parametrize("dtype", [np.float32, np.int64, np.int8])
 def test_unique_many_duplicates(sorted_: int, dtype: type) -> None:
@@ -331,3 +322,32 @@ def test_one_hot_bool_values() -> None:
     expected = np.arange(3) == np.array([0, 2, 2, -100])[:, None]
     check_model(model, {"i": np.array([0, 2, -1, 5], dtype=np.int64), "v": np.array([False, True])},
                 expected=[expected])
+
+
+def test_data_dependent_shapes_inside_one_hybridized_block():
+    """NonZero/Compress/Unique trace into MXNet's dynamic-shape partitions: the same hybridized
+    block gives correct, differently sized results for different input values."""
+    nodes = [
+        helper.make_node("NonZero", ["x"], ["nz"]),
+        helper.make_node("ReduceSum", ["nz"], ["nz_sum"], keepdims=0),
+        helper.make_node("Greater", ["x", "zero"], ["positive"]),
+        helper.make_node("Compress", ["x", "positive_flat"], ["picked"], axis=0),
+        helper.make_node("Unique", ["x_flat"], ["uniq"], sorted=1),
+        helper.make_node("Reshape", ["positive", "minus_one"], ["positive_flat"]),
+        helper.make_node("Reshape", ["x", "minus_one"], ["x_flat"]),
+    ]
+    nodes = [nodes[0], nodes[1], nodes[2], nodes[5], nodes[6], nodes[3], nodes[4]]
+    graph = helper.make_graph(
+        nodes, "dyn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6])],
+        [helper.make_tensor_value_info("nz", TensorProto.INT64, [1, None]),
+         helper.make_tensor_value_info("nz_sum", TensorProto.INT64, []),
+         helper.make_tensor_value_info("picked", TensorProto.FLOAT, [None]),
+         helper.make_tensor_value_info("uniq", TensorProto.FLOAT, [None])],
+        [numpy_helper.from_array(np.array(0, np.float32), "zero"),
+         numpy_helper.from_array(np.array([-1], np.int64), "minus_one")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    rep = HybridizedBackend.prepare(model, "CPU")
+    for x in (np.array([0, 2, 0, -1, 2, 5], np.float32), np.array([1, 1, 0, 0, 0, 0], np.float32)):
+        expected = reference_outputs(model, {"x": x})
+        for ours, ref in zip(rep.run([x]), expected):
+            np.testing.assert_array_equal(ours, ref)
