@@ -97,6 +97,7 @@ class OnnxBlock(gluon.HybridBlock):
         self._ctx_list = _as_ctx_list(ctx)
         self._executor = Executor(plan, _BlockConstants(self))
         self._const_params: dict[str, gluon.Parameter] = {}
+        self._const_counter = 0  # constant names are never reused (pruned ones may still be cached)
         self._const_arrays: dict[tuple[str, str], mx.nd.NDArray] = {}
         self._param_keys: dict[str, str] = {}
         self._specialized = bool(plan.static_needs)
@@ -380,14 +381,24 @@ class OnnxBlock(gluon.HybridBlock):
             return reshape(F, F.tile(one, reps=(0,)), array.shape)
         param = self._const_params.get(key)
         if param is None:
-            name = f"const{len(self._const_params)}"
+            name = f"const{self._const_counter}"
+            self._const_counter += 1
             param = self.params.get_constant(name, mx.nd.array(array, dtype=array.dtype, ctx=mx.cpu()))
             param.initialize(ctx=self._ctx_list)
             self._const_params[key] = param
         return param.var()
 
-    def _clear_cached_op(self) -> None:
-        super()._clear_cached_op()
+    def _build_cache(self, *args: object) -> None:
+        # constants created by an abandoned trace (one that asked for specialization) or by an
+        # earlier specialization are not inputs of this graph: drop them before Gluon collects
+        # parameters, so they are neither fed nor exported
+        _, out = self._get_graph(*args)
+        used = set(out.list_inputs())
+        for key, param in list(self._const_params.items()):
+            if param.name not in used:
+                del self._const_params[key]
+                self.params._params.pop(param.name, None)
+        super()._build_cache(*args)
 
 
 class _BlockConstants(ConstantProvider):
