@@ -89,7 +89,12 @@ def run_onnxruntime(model: onnx.ModelProto | bytes, feeds: Mapping[str, np.ndarr
     return session.run(None, dict(feeds))
 
 
-def diff(name: str, ours: np.ndarray, ref: np.ndarray, rtol: float) -> OutputDiff:
+def diff(name: str, ours: np.ndarray, ref: np.ndarray, rtol: float, scale_floor: float = 0.0) -> OutputDiff:
+    """Compare one output; ``max_rel`` is relative to ``max(max|ref|, scale_floor)``.
+
+    ``scale_floor`` gives outputs with a natural scale (probabilities: 1.0) a fair yardstick when
+    every reference value happens to be tiny.
+    """
     ours = np.asarray(ours)
     ref = np.asarray(ref)
     if ours.shape != ref.shape:
@@ -104,9 +109,47 @@ def diff(name: str, ours: np.ndarray, ref: np.ndarray, rtol: float) -> OutputDif
     same_nan = np.array_equal(np.isnan(o), np.isnan(r))
     finite = np.isfinite(r) & np.isfinite(o)
     max_abs = float(np.abs(o[finite] - r[finite]).max()) if finite.any() else 0.0
-    scale = float(np.abs(r[finite]).max()) if finite.any() else 0.0
+    scale = max(float(np.abs(r[finite]).max()) if finite.any() else 0.0, scale_floor)
     max_rel = max_abs / scale if scale > 0 else max_abs
     return OutputDiff(name, ref.shape, max_abs, max_rel, same_nan and max_rel <= rtol)
+
+
+def first_divergence(block: object, model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], *,
+                     rtol: float = 1e-4, ctx: mx.Context | None = None) -> list[tuple[str, str, OutputDiff]]:
+    """Nodes (in execution order) whose outputs differ from onnxruntime's, earliest first.
+
+    Runs ``block`` imperatively, keeping every intermediate value, and onnxruntime with every
+    tensor of the graph exposed as an output. The first entry is where a mismatch starts.
+    Returns ``[(node name, op type, diff), ...]``.
+    """
+    from .backend import to_nd  # noqa: PLC0415
+
+    ctx = ctx or mx.cpu()
+    values = block.intermediate_values(*[to_nd(feeds[name], ctx) for name in block.input_names])
+    exposed = onnx.ModelProto()
+    exposed.CopyFrom(model)
+    known = {o.name for o in exposed.graph.output}
+    names = [n for n in values if n not in known]
+    for name in names:
+        exposed.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+    import onnxruntime as ort  # noqa: PLC0415
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(exposed.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    wanted = [o.name for o in session.get_outputs() if o.name in values]
+    refs = dict(zip(wanted, session.run(wanted, dict(feeds))))
+    found = []
+    for step in block.plan.steps:
+        for out in step.outputs:
+            if out in refs and isinstance(values.get(out), mx.nd.NDArray):
+                with mx.util.np_shape(True):
+                    ours = values[out].asnumpy()
+                result = diff(out, ours, refs[out], rtol)
+                if not result.ok:
+                    found.append((step.name, step.op_type, result))
+    return found
 
 
 def compare_with_onnxruntime(

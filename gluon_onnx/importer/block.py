@@ -123,8 +123,10 @@ class OnnxBlock(gluon.HybridBlock):
             )
             self._reg_params[key] = param
             self._param_keys[onnx_name] = key
-            tensor = self._plan_initializer(onnx_name)
-            value = to_storage(np.asarray(self._onnx_model.tensor_array(tensor)))
+            if onnx_name in self._plan.constant_params:
+                value = to_storage(np.asarray(self._plan.constant_params[onnx_name]))
+            else:
+                value = to_storage(np.asarray(self._onnx_model.tensor_array(self._plan_initializer(onnx_name))))
             param._load_init(mx.nd.array(value, dtype=dtype, ctx=mx.cpu()), self._ctx_list)
 
     def _plan_initializer(self, name: str) -> object:

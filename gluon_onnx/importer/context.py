@@ -127,6 +127,15 @@ class NodeContext:
         shape = self.in_shape(index)
         return None if shape is None else len(shape)
 
+    def unknown_rank(self, index: int = 0) -> Exception:
+        """The error for an input whose rank is unknown: a request for a specialized trace while
+        tracing (planning for concrete shapes may learn the rank), a ConversionError otherwise.
+        Use as ``raise cx.unknown_rank(0)``."""
+        message = f"the rank of input {index} ({self.step.inputs[index]!r}) is unknown"
+        if self.symbolic:
+            return NeedsSpecialization(f"{self.op_type} node {self.name!r}: {message}")
+        return self.fail(message)
+
     def rank(self, index: int) -> int:
         """Rank of input ``index``; fails clearly when unknown.
 
@@ -135,10 +144,7 @@ class NodeContext:
         """
         r = self.in_rank(index)
         if r is None:
-            message = f"the rank of input {index} ({self.step.inputs[index]!r}) is unknown"
-            if self.symbolic:
-                raise NeedsSpecialization(f"{self.op_type} node {self.name!r}: {message}")
-            raise self.fail(message)
+            raise self.unknown_rank(index)
         return r
 
     # --- values -------------------------------------------------------------------

@@ -29,6 +29,8 @@ from .registry import ConverterSpec, convert_attributes, lookup
 from .shapes import SymArray
 from .symdim import Dim, NotStatic, Symbol
 
+#: ops whose outputs depend on their inputs' sizes, never on their values
+_SHAPE_ONLY_OPS = frozenset({"Shape", "Size"})
 _FLOAT_ELEM_TYPES = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
 
 #: ops whose outputs are random: never folded
@@ -94,6 +96,7 @@ class Plan:
     opsets: dict[str, int]
     static_needs: set[str] = field(default_factory=set)  # graph inputs whose values must be static
     producers: dict[str, str] = field(default_factory=dict)  # tensor -> node name
+    constant_params: dict[str, np.ndarray] = field(default_factory=dict)  # parameter values from Constant nodes
     outer_names: set[str] = field(default_factory=set)  # subgraphs: tensors read from enclosing graphs
 
     def info(self, name: str) -> TensorInfo:
@@ -207,6 +210,7 @@ class _Builder:
         self.infos: dict[str, TensorInfo] = {}
         self.statics: dict[str, object] = {}
         self.params: set[str] = set()  # float initializers (candidate parameters)
+        self.constant_params: dict[str, np.ndarray] = {}  # float Constant nodes that train like initializers
         self.witnesses: dict[str, tuple[str, int]] = {}
         self.producer: dict[str, onnx.NodeProto] = {}
         self.unsupported: dict[tuple[str, str, int], list[str]] = defaultdict(list)
@@ -262,6 +266,7 @@ class _Builder:
             witnesses=self.witnesses,
             opsets=dict(self.model.opsets),
             producers={o: n.name for o, n in self.producer.items()},
+            constant_params={n: v for n, v in self.constant_params.items() if n in params},
         )
         plan.static_needs = self._static_needs(steps, inputs)
         if self.outer is not None:
@@ -554,6 +559,8 @@ class _Builder:
         raise KeyError(name)
 
     def _initializer_value(self, name: str) -> np.ndarray:
+        if name in self.constant_params:
+            return self.constant_params[name]
         return self.model.tensor_array(self._initializer_proto(name))
 
     def _seed_initializers(self) -> None:
@@ -706,6 +713,13 @@ class _Builder:
             value = _constant_value(node, self.model)
             if value is None:
                 return False
+            if (self.outer is None and not self.freeze_params and value.dtype.kind == "f" and value.ndim >= 1
+                    and value.size > 1):
+                # some exporters (paddle2onnx, older tf2onnx) store weights as Constant nodes:
+                # they train like initializers
+                self.constant_params[node.output[0]] = value
+                self.params.add(node.output[0])
+                return True
             self.statics[node.output[0]] = value
             return True
         values = self._static_inputs(node)
@@ -852,6 +866,10 @@ class _Builder:
                 used.setdefault(name, True)
         params = {}
         for name, trainable in used.items():
+            if name in self.constant_params:
+                value = self.constant_params[name]
+                params[name] = ParamInfo(name, tuple(value.shape), value.dtype, trainable)
+                continue
             tensor = self._initializer_proto(name)
             params[name] = ParamInfo(name, tuple(int(d) for d in tensor.dims), np_dtype(tensor.data_type), trainable)
         # parameters read only statically are constants (a subgraph: only those it reads)
@@ -884,6 +902,8 @@ class _Builder:
                     needs.add(cur)
                     continue
                 producer = produced_by.get(cur)
+                if producer is not None and producer.op_type in _SHAPE_ONLY_OPS:
+                    continue  # depends on sizes only: a trace specialized to the input shapes knows them
                 if producer is not None:
                     stack.extend(i for i in producer.inputs if i and i not in self.statics)
                     for sub in producer.subgraphs.values():

@@ -58,7 +58,16 @@ class SymArray:
         return f"SymArray({self.values.tolist()!r}, {self.dtype})"
 
 
+def _require_numpy_type(dtype: np.dtype) -> None:
+    """The evaluators compute with exact ints/Fractions and numpy's own types; ml_dtypes types
+    (bfloat16, float8, int4, ...; kind 'V') are left to the reference implementation, which
+    rounds and saturates them as ONNX specifies."""
+    if np.dtype(dtype).kind == "V":
+        raise NotStatic(f"{np.dtype(dtype).name} values are folded by the reference implementation")
+
+
 def _to_numeric(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    _require_numpy_type(dtype)
     if dtype.kind == "f":
         return np.array([float(v) for v in values.flat], dtype=dtype).reshape(values.shape)
     if dtype.kind == "b":
@@ -82,6 +91,7 @@ def as_object(value: np.ndarray | SymArray) -> np.ndarray:
     if isinstance(value, SymArray):
         return value.values
     arr = np.asarray(value)
+    _require_numpy_type(arr.dtype)
     out = np.empty(arr.shape, dtype=object)
     for idx, v in np.ndenumerate(arr):
         if arr.dtype.kind == "f":
@@ -238,6 +248,7 @@ def _cast(inputs: Sequence, attrs: dict, info: object) -> list:
     dtype = info.out_dtype(0)
     if dtype is None:
         raise NotStatic("unknown cast target")
+    _require_numpy_type(dtype)
     values = _elementwise(lambda v: _cast_value(v, dtype), as_object(inputs[0]))
     return [make_static(values, dtype)]
 
@@ -544,3 +555,59 @@ def _expand_output(inputs: Sequence, attrs: dict, info: object) -> list:
 @output_shape("ConstantOfShape")
 def _constant_of_shape_output(inputs: Sequence, attrs: dict, info: object) -> list:
     return [tuple(_static_dims(inputs[0]))]
+
+
+@output_shape("Split")
+def _split_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    in_shape = info.shape_of(0)
+    if in_shape is None:
+        raise NotStatic("rank unknown")
+    axis = _norm_axis(attrs.get("axis", 0), len(in_shape))
+    count = len(info.node.output)
+    if info.opset >= 13:
+        split = inputs[1] if len(inputs) > 1 else None
+        sizes = _int_list(split) if split is not None else None
+    else:
+        sizes = attrs.get("split") or None
+    dim = in_shape[axis]
+    if sizes is None:
+        count = attrs.get("num_outputs", count)
+        if isinstance(dim, int) and count:
+            chunk = -(-dim // count)
+            sizes = [chunk] * (count - 1) + [dim - chunk * (count - 1)]
+        else:
+            sizes = [None] * count
+    return [tuple(size if a == axis else d for a, d in enumerate(in_shape)) for size in sizes]
+
+
+@output_shape("Slice")
+def _slice_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    in_shape = info.shape_of(0)
+    if in_shape is None:
+        raise NotStatic("rank unknown")
+    rank = len(in_shape)
+    dims: list[object] = list(in_shape)
+    if info.opset < 10:
+        starts, ends = attrs.get("starts", []), attrs.get("ends", [])
+        axes = attrs.get("axes") or list(range(len(starts)))
+        steps: list[int] = [1] * len(starts)
+    else:
+        axes_value = inputs[3] if len(inputs) > 3 else None
+        steps_value = inputs[4] if len(inputs) > 4 else None
+        starts = _int_list(inputs[1]) if not isinstance(inputs[1], SymArray) and inputs[1] is not None else None
+        ends = _int_list(inputs[2]) if not isinstance(inputs[2], SymArray) and inputs[2] is not None else None
+        axes = _int_list(axes_value) if axes_value is not None else None
+        steps = _int_list(steps_value) if steps_value is not None else None
+        if axes is None:
+            count = len(starts) if starts is not None else (len(ends) if ends is not None else 0)
+            axes = list(range(count)) if count else list(range(rank))
+        if steps is None:
+            steps = [1] * len(axes)
+    for i, axis in enumerate(axes):
+        axis = _norm_axis(axis, rank)
+        dim = in_shape[axis]
+        if starts is None or ends is None or not isinstance(dim, int):
+            dims[axis] = None
+        else:
+            dims[axis] = len(range(*slice(starts[i], ends[i], steps[i]).indices(dim)))
+    return [tuple(dims)]

@@ -89,6 +89,11 @@ class Entry:
         return float(self.data.get("rtol", 1e-4))
 
     @property
+    def output_scale(self) -> float:
+        """Smallest scale errors are measured against (1.0 for probability outputs)."""
+        return float(self.data.get("output_scale", 0.0))
+
+    @property
     def preprocess(self) -> dict:
         return dict(self.data.get("preprocess") or {})
 

@@ -139,8 +139,8 @@ def _top5(ours: np.ndarray, ref: np.ndarray) -> tuple[float, bool] | None:
     return float(np.mean(overlap)), top1
 
 
-def _run_mode(block: object, args: list, mode: str, refs: list[np.ndarray], rtol: float, repeats: int
-              ) -> tuple[ModeResult, list[np.ndarray] | None]:
+def _run_mode(block: object, args: list, mode: str, refs: list[np.ndarray], rtol: float, repeats: int,
+              scale_floor: float = 0.0) -> tuple[ModeResult, list[np.ndarray] | None]:
     import mxnet as mx  # noqa: PLC0415
 
     from ..backend import to_numpy  # noqa: PLC0415
@@ -172,7 +172,7 @@ def _run_mode(block: object, args: list, mode: str, refs: list[np.ndarray], rtol
     if len(arrays) != len(refs):
         result.error = f"{len(arrays)} outputs, onnxruntime gives {len(refs)}"
         return result, arrays
-    diffs = [diff(n, a, r, rtol) for n, a, r in zip(block.output_names, arrays, refs)]
+    diffs = [diff(n, a, r, rtol, scale_floor) for n, a, r in zip(block.output_names, arrays, refs)]
     result.max_abs = max((d.max_abs for d in diffs), default=0.0)
     result.max_rel = max((d.max_rel for d in diffs), default=0.0)
     result.ok = all(d.ok for d in diffs)
@@ -245,7 +245,7 @@ def validate_entry(entry: Entry, contexts: Sequence[object], *, offline: bool, r
             continue
         first_arrays = None
         for mode in modes:
-            result, arrays = _run_mode(block, args, mode, refs, entry.rtol, repeats)
+            result, arrays = _run_mode(block, args, mode, refs, entry.rtol, repeats, entry.output_scale)
             row.modes.append(result)
             if first_arrays is None and arrays is not None:
                 first_arrays = arrays

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...dtypes import from_storage
 from ..context import NodeContext
 from ..mxops import npi
 
@@ -97,21 +98,59 @@ def uint64_to_float(cx: NodeContext, x: object, dtype: str = "float64") -> objec
     F = cx.F
     value = F.Cast(x, dtype=dtype)
     negative = F.Cast(x < 0, dtype=dtype)
-    return value + negative * float(2**64)
+    return value + F.broadcast_mul(negative, cx.scalar(2.0**64, dtype))
 
 
-def truncating_divide(cx: NodeContext, a: object, b: object, signed: bool) -> object:
+def truncating_divide(cx: NodeContext, a: object, b: object, dtype: np.dtype | str | None) -> object:
     """Integer division rounding toward zero, like C, without MXNet's SIGFPE on x/0 and MIN/-1.
 
     A zero divisor yields ``a`` (ONNX leaves it undefined); ``-1`` yields ``-a`` with wrap-around.
     """
     F = cx.F
-    if not signed:
+    name = dtype_name(dtype)
+    if name == "uint64":
+        return _uint64_divide(cx, a, b + (b == 0))
+    if is_unsigned_type(dtype):
         return F.broadcast_div(a, b + (b == 0))
     minus_one = b == -1
     safe = b + (b == 0) + 2 * minus_one
     quotient = F.broadcast_div(a, safe)
     return F.broadcast_mul(quotient, 1 - 2 * minus_one)
+
+
+def _uint64_divide(cx: NodeContext, a: object, b: object) -> object:
+    """Unsigned division of uint64 bit patterns held in int64 (``b`` non-zero) with signed operators."""
+    F = cx.F
+
+    def unsigned_ge(x: object, y: object) -> object:
+        return npi(F, "greater_equal", flip_uint64(cx, x, "uint64"), flip_uint64(cx, y, "uint64"))
+
+    # a divisor >= 2**63 goes at most once
+    huge_divisor = b < 0
+    huge_quotient = F.Cast(unsigned_ge(a, b), dtype="int64")
+    divisor = b + (1 - b) * huge_divisor  # 1 where huge: keeps the other branch harmless
+    # a dividend >= 2**63: halve it (a logical shift), divide, double, then correct by one
+    halved = bitwise_and_mask(cx, a, 2**63 - 1) / 2 + F.broadcast_mul(a < 0, cx.scalar(2**62, "int64"))
+    doubled = F.broadcast_mul(F.broadcast_div(halved, divisor), cx.scalar(2, "int64"))
+    remainder = F.broadcast_sub(a, F.broadcast_mul(doubled, divisor))
+    top_quotient = doubled + F.Cast(unsigned_ge(remainder, divisor), dtype="int64")
+    small = F.broadcast_div(a, divisor)
+    quotient = where(cx, a < 0, top_quotient, small)
+    return where(cx, huge_divisor, huge_quotient, quotient)
+
+
+def host_values(cx: NodeContext, value: object, dtype: np.dtype | None, what: str) -> np.ndarray:
+    """numpy values of ``value`` for an operator on strings, which run on the host.
+
+    String tensors are numpy object arrays (MXNet arrays cannot hold them), which exist only in
+    imperative mode; a numeric NDArray is copied to the host in its ONNX type.
+    """
+    if cx.symbolic:
+        raise cx.not_hybridizable(f"{what} involves string tensors, which MXNet graphs cannot hold")
+    if isinstance(value, np.ndarray):
+        return value
+    array = value.asnumpy()
+    return from_storage(array, dtype) if dtype is not None else array
 
 
 def where(cx: NodeContext, condition: object, x: object, y: object) -> object:

@@ -13,41 +13,11 @@ from ..context import ConstantProvider, Executor, NodeContext
 from ..plan import build_plan
 from ..registry import converter
 from ._helpers import pad_array
+from ._precision import compute_dtype, narrow_softmax, narrow_type, round_to
 
 _NEG_INF = float("-inf")
 
-
-def compute_dtype(storage: str | None) -> str:
-    """float64 stays float64; float16 (no CPU batch_dot/gemm) and float32 compute in float32."""
-    return "float64" if storage == "float64" else "float32"
-
-
-def narrow_type(dtype: np.dtype | None) -> str | None:
-    """'float16' or 'bfloat16' when ONNX holds values of ``dtype`` in fewer bits than float32."""
-    name = np.dtype(dtype).name if dtype is not None else ""
-    return name if name in ("float16", "bfloat16") else None
-
-
-def round_to(cx: NodeContext, x: object, narrow: str | None) -> object:
-    """Round a float32 intermediate to the narrow float type the ONNX graph holds it in."""
-    F = cx.F
-    if narrow == "float16":
-        return F.Cast(F.Cast(x, dtype="float16"), dtype="float32")
-    if narrow == "bfloat16":
-        # Veltkamp split: round-to-nearest to 8 significant bits (MXNet's bfloat16 Cast truncates)
-        scaled = x * 65537.0
-        rounded = scaled - (scaled - x)
-        return F.where(F.abs(x) < 1e30, rounded, x)
-    return x
-
-
-def narrow_softmax(cx: NodeContext, x: object, narrow: str) -> object:
-    """Softmax over the last axis rounding each step to ``narrow`` like an ONNX graph in that type."""
-    F = cx.F
-    shifted = round_to(cx, F.broadcast_sub(x, F.max(x, axis=-1, keepdims=True)), narrow)
-    exp = round_to(cx, F.exp(shifted), narrow)
-    total = round_to(cx, F.sum(exp, axis=-1, keepdims=True), narrow)
-    return round_to(cx, F.broadcast_div(exp, total), narrow)
+_LINEAR_ATTENTION_NOTES = "the recurrence is unrolled over the (static) sequence length"
 
 
 def _onnx_float(elem_type: int) -> np.dtype:
@@ -359,7 +329,7 @@ def rotary_embedding(cx: NodeContext, x: object, cos_cache: object, sin_cache: o
     return rotated
 
 
-@converter("LinearAttention", since=27)
+@converter("LinearAttention", since=27, notes=_LINEAR_ATTENTION_NOTES)
 def linear_attention(cx: NodeContext, query: object, key: object, value: object, past_state: object = None,
                      decay: object = None, beta: object = None, *, chunk_size: int = 64,
                      kv_num_heads: int | None = None, q_num_heads: int | None = None, scale: float = 0.0,

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import mxnet as mx
 import numpy as np
 import onnx
 
-from ...dtypes import storage_dtype
+from ...dtypes import storage_dtype, to_storage
 from ..context import NodeContext
 from ..mxops import npi
 from ..registry import converter
@@ -28,6 +29,7 @@ from ._numeric import (
     NARROW_INTS,
     bitwise_and_mask,
     dtype_name,
+    host_values,
     is_string_type,
     uint64_to_float,
     where,
@@ -86,8 +88,7 @@ def cast_value(cx: NodeContext, x: object, source: np.dtype | None, target: np.d
     if source is None:
         raise cx.fail("the input type is unknown")
     if is_string_type(source) or is_string_type(target):
-        raise cx.fail("MXNet cannot hold string tensors: Cast from or to STRING only works on constants, "
-                      "which are folded when the model is imported")
+        return _host_string_cast(cx, x, source, target)
     source_name, target_name = dtype_name(source), dtype_name(target)
     storage = storage_dtype(target)
     if storage is None:
@@ -108,11 +109,37 @@ def cast_value(cx: NodeContext, x: object, source: np.dtype | None, target: np.d
         value = x if cx.in_storage(0) == wide else F.Cast(x, dtype=wide)
         value = wrap_integer(F, value, target)
         return value if storage == wide else F.Cast(value, dtype=storage)
+    if target_name == "uint64" and cx.in_storage(0) in ("float32", "float64"):
+        return _float_to_uint64(cx, x)
     if source_name == "uint64" and storage.startswith("float"):
         return F.Cast(uint64_to_float(cx, x, "float64"), dtype=storage)
     if cx.in_storage(0) == storage:
         return F.identity(x)
     return F.Cast(x, dtype=storage)
+
+
+def _host_string_cast(cx: NodeContext, x: object, source: np.dtype, target: np.dtype) -> object:
+    """Cast from or to STRING on the host (imperative mode only): string tensors are numpy object
+    arrays, which MXNet arrays cannot hold. Follows the reference: numbers print in numpy's
+    shortest form, strings parse as numpy does (including "INF", "-inf", "NaN")."""
+    values = host_values(cx, x, source, "Cast from or to STRING")
+    if is_string_type(target):
+        return values.astype(np.str_).astype(object)
+    text = values.astype(np.str_)
+    try:
+        numbers = text.astype(target)
+    except (ValueError, TypeError):  # "2.5" to an integer type, or a type numpy does not parse
+        numbers = text.astype(np.float64).astype(target)
+    return mx.nd.array(to_storage(numbers), ctx=cx.ctx, dtype=storage_dtype(target))
+
+
+def _float_to_uint64(cx: NodeContext, x: object) -> object:
+    """uint64 bit patterns (int64 storage) of float values: C casts to int64 overflow at 2**63."""
+    F = cx.F
+    work = cx.in_storage(0)
+    high = F.broadcast_greater_equal(x, cx.scalar(2.0**63, work))
+    upper = F.Cast(F.broadcast_sub(x, cx.scalar(2.0**64, work)), dtype="int64")
+    return F.where(high, upper, F.Cast(x, dtype="int64"))
 
 
 def _onnx_type(cx: NodeContext, to: int | str) -> np.dtype:
@@ -122,8 +149,7 @@ def _onnx_type(cx: NodeContext, to: int | str) -> np.dtype:
         except ValueError:
             raise cx.fail(f"unknown type name {to!r}") from None
     if int(to) == onnx.TensorProto.STRING:
-        raise cx.fail("MXNet cannot hold string tensors: Cast to STRING only works on constants, "
-                      "which are folded when the model is imported")
+        return np.dtype(object)
     try:
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(to)))
     except (KeyError, ValueError, TypeError):

@@ -6,7 +6,9 @@ read tensors of the enclosing graphs directly.
 * Imperative mode interprets them: If reads its condition, Loop iterates while its condition
   holds (one host read per iteration when the body computes the condition).
 * Hybridized mode folds what is known while tracing: an If whose condition is static runs only
-  its branch (a runtime condition becomes ``F.contrib.cond``), a Loop whose trip count is known
+  its branch; a runtime condition becomes ``F.contrib.cond``, or, when the branches cannot share
+  one (different shapes, sequences of other lengths, empty optionals), asks for a trace per input
+  shape (conditions on sizes then fold); a Loop whose trip count is known
   and whose condition never changes is unrolled (bodies that need the iteration number as a value
   are re-planned per iteration so that it folds), a Loop whose body computes its condition and
   has no scan outputs becomes ``F.contrib.while_loop``, a Scan is unrolled over its (traced)
@@ -23,6 +25,7 @@ from ..context import NeedsSpecialization, NodeContext
 from ..mxops import reshape as np_reshape
 from ..plan import Plan, Subgraph
 from ..registry import converter
+from ..shapes import SymArray
 from ._helpers import norm_axis
 
 #: the most iterations a hybridized Loop or Scan is unrolled to
@@ -62,9 +65,19 @@ def if_(cx: NodeContext, cond: object, *, then_branch: onnx.GraphProto | None = 
         taken = _host_bool(cx, known)
     elif not cx.symbolic:
         taken = _host_bool(cx, cond)
+    elif isinstance(cx.executor.plan.statics.get(cx.step.inputs[0]), SymArray):
+        # the condition only depends on input sizes: a trace per size runs one branch
+        raise NeedsSpecialization(f"If node {cx.name!r} tests input sizes")
     else:
         return _symbolic_if(cx, cond, then_graph, else_graph)
     return tuple(cx.run_subgraph(then_graph if taken else else_graph))
+
+
+def _cannot_branch(cx: NodeContext, why: str) -> NeedsSpecialization:
+    """MXNet's cond cannot hold these branches: a trace for fixed inputs may know the condition
+    (it often only tests input sizes); if not, the block reports this reason."""
+    return NeedsSpecialization(f"If node {cx.name!r}: {why} under a condition computed at run time "
+                               "(MXNet's cond needs branches returning tensors of equal shapes)")
 
 
 def _symbolic_if(cx: NodeContext, cond: object, then_graph: Subgraph, else_graph: Subgraph) -> tuple:
@@ -72,21 +85,17 @@ def _symbolic_if(cx: NodeContext, cond: object, then_graph: Subgraph, else_graph
     for a, b in zip(then_graph.output_names, else_graph.output_names):
         shape_a, shape_b = then_graph.plan.info(a).shape, else_graph.plan.info(b).shape
         if shape_a is not None and shape_b is not None and tuple(shape_a) != tuple(shape_b):
-            raise cx.not_hybridizable(
-                f"the branches return tensors of different shapes ({shape_a} and {shape_b}) under a "
-                "condition computed at run time; MXNet's cond needs equal shapes"
-            )
+            raise _cannot_branch(cx, f"the branches return tensors of different shapes ({shape_a} and {shape_b})")
     layouts: list[list] = []
 
     def branch(graph: Subgraph) -> object:
         def run() -> list:
             outputs = cx.run_subgraph(graph)
             if any(v is None or (isinstance(v, list) and not all(_is_tensor(e) for e in v)) for v in outputs):
-                raise cx.not_hybridizable("a branch returns an empty optional under a condition computed at run time")
+                raise _cannot_branch(cx, "a branch returns an empty optional")
             layouts.append([len(v) if isinstance(v, list) else None for v in outputs])
             if len(layouts) == 2 and layouts[0] != layouts[1]:
-                raise cx.not_hybridizable("the branches return sequences of different lengths under a condition "
-                                          "computed at run time")
+                raise _cannot_branch(cx, "the branches return sequences of different lengths")
             flat = [e for v in outputs for e in (v if isinstance(v, list) else [v])]
             return [F.identity(v) for v in flat]
 

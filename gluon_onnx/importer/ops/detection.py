@@ -8,6 +8,8 @@ import numpy as np
 from ..context import NodeContext
 from ..registry import converter
 
+_NMS_NOTES = "imperative only (data-dependent output shape), computed on the host"
+
 
 def _corners(boxes: np.ndarray, center_point_box: int) -> np.ndarray:
     """(..., 4) boxes -> (..., 4) as (min0, min1, max0, max1) along the two box axes."""
@@ -65,9 +67,9 @@ def non_max_suppression_numpy(boxes: np.ndarray, scores: np.ndarray, max_per_cla
 
 
 @converter("NonMaxSuppression", since=10, static=("max_output_boxes_per_class", "iou_threshold", "score_threshold"),
-           dynamic_shape=True)
+           dynamic_shape=True, notes=_NMS_NOTES)
 @converter("NonMaxSuppression", since=11, static=("max_output_boxes_per_class", "iou_threshold", "score_threshold"),
-           dynamic_shape=True)
+           dynamic_shape=True, notes=_NMS_NOTES)
 def non_max_suppression(cx: NodeContext, boxes: object, scores: object, max_output_boxes_per_class: object = None,
                         iou_threshold: object = None, score_threshold: object = None, *,
                         center_point_box: int = 0) -> object:

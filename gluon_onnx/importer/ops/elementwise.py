@@ -33,6 +33,13 @@ def _legacy_broadcast(cx: NodeContext, b: object, axis: int) -> object:
     return b
 
 
+def _legacy_axis_of(broadcast: int, axis: int | None) -> int | None:
+    """Start axis of B in A for opset < 7 broadcasting (None: shapes are equal or B is aligned right)."""
+    if not broadcast or axis is None:
+        return None
+    return axis
+
+
 def _arith(cx: NodeContext, a: object, b: object, same: str, broadcast: str, axis: int | None) -> object:
     F = cx.F
     if axis is not None:
@@ -47,7 +54,7 @@ def _arith(cx: NodeContext, a: object, b: object, same: str, broadcast: str, axi
 @converter("Add", since=6)
 def add_v1(cx: NodeContext, a: object, b: object, *, broadcast: int = 0, axis: int | None = None,
            consumed_inputs: list[int] | None = None) -> object:
-    return _arith(cx, a, b, "elemwise_add", "broadcast_add", _legacy_axis_of(cx, broadcast, axis))
+    return _arith(cx, a, b, "elemwise_add", "broadcast_add", _legacy_axis_of(broadcast, axis))
 
 
 @converter("Add", since=7)
@@ -61,7 +68,7 @@ def add(cx: NodeContext, a: object, b: object) -> object:
 @converter("Sub", since=6)
 def sub_v1(cx: NodeContext, a: object, b: object, *, broadcast: int = 0, axis: int | None = None,
            consumed_inputs: list[int] | None = None) -> object:
-    return _arith(cx, a, b, "elemwise_sub", "broadcast_sub", _legacy_axis_of(cx, broadcast, axis))
+    return _arith(cx, a, b, "elemwise_sub", "broadcast_sub", _legacy_axis_of(broadcast, axis))
 
 
 @converter("Sub", since=7)
@@ -75,7 +82,7 @@ def sub(cx: NodeContext, a: object, b: object) -> object:
 @converter("Mul", since=6)
 def mul_v1(cx: NodeContext, a: object, b: object, *, broadcast: int = 0, axis: int | None = None,
            consumed_inputs: list[int] | None = None) -> object:
-    return _arith(cx, a, b, "elemwise_mul", "broadcast_mul", _legacy_axis_of(cx, broadcast, axis))
+    return _arith(cx, a, b, "elemwise_mul", "broadcast_mul", _legacy_axis_of(broadcast, axis))
 
 
 @converter("Mul", since=7)
@@ -91,14 +98,14 @@ def _divide(cx: NodeContext, a: object, b: object, axis: int | None) -> object:
         return _arith(cx, a, b, "elemwise_div", "broadcast_div", axis)
     if axis is not None:
         b = _legacy_broadcast(cx, b, axis)
-    return wrap_output(cx, truncating_divide(cx, a, b, signed=not is_unsigned_type(dtype)))
+    return wrap_output(cx, truncating_divide(cx, a, b, dtype))
 
 
 @converter("Div", since=1)
 @converter("Div", since=6)
 def div_v1(cx: NodeContext, a: object, b: object, *, broadcast: int = 0, axis: int | None = None,
            consumed_inputs: list[int] | None = None) -> object:
-    return _divide(cx, a, b, _legacy_axis_of(cx, broadcast, axis))
+    return _divide(cx, a, b, _legacy_axis_of(broadcast, axis))
 
 
 @converter("Div", since=7)
@@ -106,13 +113,6 @@ def div_v1(cx: NodeContext, a: object, b: object, *, broadcast: int = 0, axis: i
 @converter("Div", since=14)
 def div(cx: NodeContext, a: object, b: object) -> object:
     return _divide(cx, a, b, None)
-
-
-def _legacy_axis_of(cx: NodeContext, broadcast: int, axis: int | None) -> int | None:
-    """Start axis of B in A for opset < 7 broadcasting (None: shapes are equal or B is aligned right)."""
-    if not broadcast or axis is None:
-        return None
-    return axis
 
 
 def _to_float(cx: NodeContext, x: object, index: int, dtype: str) -> object:
@@ -128,7 +128,7 @@ def _to_float(cx: NodeContext, x: object, index: int, dtype: str) -> object:
 @converter("Pow", since=15)
 def pow_(cx: NodeContext, x: object, y: object, *, broadcast: int = 0, axis: int | None = None) -> object:
     F = cx.F
-    legacy = _legacy_axis_of(cx, broadcast, axis) if cx.opset < 7 else None
+    legacy = _legacy_axis_of(broadcast, axis)  # attributes of Pow-1 only
     if legacy is not None:
         y = _legacy_broadcast(cx, y, legacy)
     base_storage, exp_storage = cx.in_storage(0), cx.in_storage(1)
@@ -152,7 +152,7 @@ def mod(cx: NodeContext, a: object, b: object, *, fmod: int = 0) -> object:
     dtype = cx.in_dtype(0)
     if is_integer_type(dtype):
         signed = not is_unsigned_type(dtype)
-        remainder = F.broadcast_sub(a, F.broadcast_mul(truncating_divide(cx, a, b, signed), b))
+        remainder = F.broadcast_sub(a, F.broadcast_mul(truncating_divide(cx, a, b, dtype), b))
         if fmod or not signed:
             return remainder
         # floor modulo: move a non-zero remainder whose sign differs from b's onto b's side

@@ -4,12 +4,22 @@ BitwiseAnd, BitwiseOr, BitwiseXor, BitwiseNot, IsNaN, IsInf."""
 
 from __future__ import annotations
 
+import mxnet as mx
 import numpy as np
 
 from ..context import NodeContext
 from ..mxops import npi
 from ..registry import converter
-from ._numeric import INTEGER_TYPES, bitwise_and_mask, dtype_name, flip_uint64, is_string_type, where, wrap_output
+from ._numeric import (
+    INTEGER_TYPES,
+    bitwise_and_mask,
+    dtype_name,
+    flip_uint64,
+    host_values,
+    is_string_type,
+    where,
+    wrap_output,
+)
 
 
 def _legacy_align(cx: NodeContext, b: object, broadcast: int, axis: int | None) -> object:
@@ -27,7 +37,10 @@ def _legacy_align(cx: NodeContext, b: object, broadcast: int, axis: int | None) 
 def _compare(cx: NodeContext, a: object, b: object, op: str, broadcast: int = 0, axis: int | None = None) -> object:
     dtype = cx.in_dtype(0)
     if is_string_type(dtype):
-        raise cx.fail("string tensors cannot be held by MXNet")
+        # strings are numpy object arrays on the host (imperative mode)
+        left = host_values(cx, a, dtype, op)
+        right = host_values(cx, b, dtype, op)
+        return mx.nd.array(getattr(np, op)(left, right), ctx=cx.ctx, dtype="bool")
     b = _legacy_align(cx, b, broadcast, axis)
     return npi(cx.F, op, flip_uint64(cx, a, dtype), flip_uint64(cx, b, dtype))
 
@@ -98,7 +111,9 @@ def not_(cx: NodeContext, x: object) -> object:
 @converter("Where", since=16)
 def where_(cx: NodeContext, condition: object, x: object, y: object) -> object:
     if is_string_type(cx.in_dtype(1)):
-        raise cx.fail("string tensors cannot be held by MXNet")
+        # strings are numpy object arrays on the host (imperative mode)
+        chosen = host_values(cx, condition, np.dtype(bool), "Where")
+        return np.where(chosen, host_values(cx, x, None, "Where"), host_values(cx, y, None, "Where"))
     return where(cx, condition, x, y)
 
 

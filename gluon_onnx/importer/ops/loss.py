@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..context import NodeContext
 from ..mxops import reshape
 from ..registry import converter
-from .attention import compute_dtype
+from ._precision import compute_dtype
 
 
 def _nll(cx: NodeContext, log_prob: object, target: object, weight: object, reduction: str,

@@ -9,6 +9,8 @@ from ..mxops import npi
 from ..registry import converter
 from ._helpers import onnx_pads_to_pairs, pad_array
 
+_DEFORM_NOTES = "2-D only (MXNet deformable convolution)"
+
 
 def resolve_pads(
     cx: NodeContext,
@@ -247,8 +249,8 @@ def conv_transpose(
     return float_to_half(cx, y)
 
 
-@converter("DeformConv", since=19)
-@converter("DeformConv", since=22)
+@converter("DeformConv", since=19, notes=_DEFORM_NOTES)
+@converter("DeformConv", since=22, notes=_DEFORM_NOTES)
 def deform_conv(
     cx: NodeContext,
     x: object,

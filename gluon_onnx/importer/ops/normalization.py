@@ -8,15 +8,18 @@ import numpy as np
 from ..context import NodeContext
 from ..registry import converter
 from ._helpers import norm_axes, norm_axis, same_shape
-from .attention import compute_dtype
+from ._precision import compute_dtype
+
+_BATCH_NORM_NOTES = ("float16 data or statistics computed by other nodes: normalized with the given statistics, "
+                     "which Gluon training does not update")
 
 
-@converter("BatchNormalization", since=1, aux=("mean", "var"))
-@converter("BatchNormalization", since=6, aux=("mean", "var"))
-@converter("BatchNormalization", since=7, aux=("mean", "var"))
-@converter("BatchNormalization", since=9, aux=("mean", "var"))
-@converter("BatchNormalization", since=14, aux=("mean", "var"))
-@converter("BatchNormalization", since=15, aux=("mean", "var"))
+@converter("BatchNormalization", since=1, aux=("mean", "var"), notes=_BATCH_NORM_NOTES)
+@converter("BatchNormalization", since=6, aux=("mean", "var"), notes=_BATCH_NORM_NOTES)
+@converter("BatchNormalization", since=7, aux=("mean", "var"), notes=_BATCH_NORM_NOTES)
+@converter("BatchNormalization", since=9, aux=("mean", "var"), notes=_BATCH_NORM_NOTES)
+@converter("BatchNormalization", since=14, aux=("mean", "var"), notes=_BATCH_NORM_NOTES)
+@converter("BatchNormalization", since=15, aux=("mean", "var"), notes=_BATCH_NORM_NOTES)
 def batch_normalization(
     cx: NodeContext,
     x: object,

@@ -89,7 +89,7 @@ def _reduce(cx: NodeContext, kind: str, x: object, axes: list[int] | None, keepd
     F = cx.F
     shape = cx.in_shape(0)
     if shape is None:
-        raise cx.fail("the rank of the input is unknown")
+        raise cx.unknown_rank(0)
     rank = len(shape)
     if not axes:
         if noop_with_empty_axes:
@@ -243,7 +243,7 @@ def _scan(cx: NodeContext, x: object, axis_value: object, exclusive: int, revers
     F = cx.F
     shape = cx.in_shape(0)
     if shape is None:
-        raise cx.fail("the rank of the input is unknown")
+        raise cx.unknown_rank(0)
     rank = len(shape)
     axis = norm_axis(cx, int(cx.concrete(axis_value)[0]), rank)
     length = shape[axis]
@@ -282,7 +282,7 @@ def _top_k(cx: NodeContext, x: object, k: int, axis: int, largest: int) -> tuple
     F = cx.F
     shape = cx.in_shape(0)
     if shape is None:
-        raise cx.fail("the rank of the input is unknown")
+        raise cx.unknown_rank(0)
     rank = len(shape)
     axis = norm_axis(cx, axis, rank)
     length = shape[axis]
@@ -334,7 +334,7 @@ def hardmax_v11(cx: NodeContext, x: object, *, axis: int = 1) -> object:
     F = cx.F
     shape = cx.in_shape(0)
     if shape is None:
-        raise cx.fail("the rank of the input is unknown")
+        raise cx.unknown_rank(0)
     rank = len(shape)
     axis = norm_axis(cx, axis, rank)
     # opset < 13: the input is viewed as a matrix [prod(shape[:axis]), prod(shape[axis:])]

@@ -214,9 +214,8 @@ def resize(cx: NodeContext, x: object, options: ResizeOptions, *, scales: Sequen
            axes: Sequence[int] | None = None, keep_aspect_ratio_policy: str = "stretch") -> object:
     """Resize ``x`` (input 0 of the node) along ``axes`` to ``sizes`` or by ``scales``."""
     F = cx.F
+    cx.rank(0)  # unknown: fails, or asks for a specialized trace
     shape = cx.in_shape(0)
-    if shape is None:
-        raise cx.fail("the rank of the input is unknown")
     rank = len(shape)
     axes = norm_axes(cx, axes, rank) if axes is not None else list(range(rank))
     if len(set(axes)) != len(axes):

@@ -12,11 +12,13 @@ import numpy as np
 
 from ..context import NodeContext
 from ..registry import converter
-from .attention import compute_dtype
+from ._precision import compute_dtype
 from .tensor import empty_tensor
 
 _MODES = {"bilinear": "linear", "linear": "linear", "nearest": "nearest", "bicubic": "cubic", "cubic": "cubic"}
 _CUBIC_A = -0.75
+
+_ROI_ALIGN_NOTES = "max mode needs sampling_ratio > 0"
 
 
 def _static_dims(cx: NodeContext, dims: tuple) -> tuple[int, ...]:
@@ -215,7 +217,7 @@ def _roi_samples(cx: NodeContext, start: object, length: object, pooled: int, ra
     return low, high, (1 - frac) * valid, frac * valid
 
 
-@converter("RoiAlign", since=10)
+@converter("RoiAlign", since=10, notes=_ROI_ALIGN_NOTES)
 def roi_align_v10(cx: NodeContext, x: object, rois: object, batch_indices: object, *, mode: str = "avg",
                   output_height: int = 1, output_width: int = 1, sampling_ratio: int = 0,
                   spatial_scale: float = 1.0) -> object:
@@ -224,8 +226,8 @@ def roi_align_v10(cx: NodeContext, x: object, rois: object, batch_indices: objec
                       spatial_scale, half_pixel=False)
 
 
-@converter("RoiAlign", since=16)
-@converter("RoiAlign", since=22)
+@converter("RoiAlign", since=16, notes=_ROI_ALIGN_NOTES)
+@converter("RoiAlign", since=22, notes=_ROI_ALIGN_NOTES)
 def roi_align(cx: NodeContext, x: object, rois: object, batch_indices: object, *,
               coordinate_transformation_mode: str = "half_pixel", mode: str = "avg", output_height: int = 1,
               output_width: int = 1, sampling_ratio: int = 0, spatial_scale: float = 1.0) -> object:

@@ -87,7 +87,7 @@ def split_to_sequence(cx: NodeContext, input: object, split: object = None, *, a
     F = cx.F
     shape = cx.in_shape(0)
     if shape is None:
-        raise cx.fail("the rank of the input is unknown")
+        raise cx.unknown_rank(0)
     axis = norm_axis(cx, axis, len(shape))
     total = shape[axis]
     if not isinstance(total, int):

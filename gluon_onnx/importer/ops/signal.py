@@ -68,7 +68,7 @@ def _dft(cx: NodeContext, x: object, dft_length: object, axis: int, inverse: int
     F = cx.F
     shape = cx.in_shape(0)
     if shape is None:
-        raise cx.fail("the rank of the input is unknown")
+        raise cx.unknown_rank(0)
     rank = len(shape)
     if not (-rank <= axis <= -2 or 0 <= axis <= rank - 2):
         raise cx.fail(f"axis {axis} is invalid for a rank-{rank} input (the last axis holds re/im)")

@@ -1,5 +1,5 @@
 """Shape and layout manipulation: Reshape, Flatten, Transpose, Concat, Squeeze, Unsqueeze,
-Identity, Cast, Shape, Slice, ConstantOfShape, Expand, Pad, Split, Tile, Dropout."""
+Identity, Shape, Slice, ConstantOfShape, Expand, Pad, Split, Tile, Dropout."""
 
 from __future__ import annotations
 
@@ -82,6 +82,11 @@ def reshape_to(cx: NodeContext, x: object, dims: list, allowzero: int = 0) -> ob
             return np_reshape(F, x, resolved)
         if not dims:
             return np_reshape(F, x, ())
+        if len(dims) > 6 and in_shape is not None and all(i < len(in_shape) for i, d in enumerate(dims) if d == 0):
+            # the legacy reshape of oneDNN-laid-out data fails beyond 6 dimensions
+            resolved = [in_shape[i] if d == 0 else int(d) for i, d in enumerate(dims)]
+            if all(isinstance(d, int) for d in resolved):
+                return np_reshape(F, x, resolved)
         return F.reshape(x, shape=tuple(int(d) for d in dims))
     in_shape = cx.in_shape(0) or ()
     codes = []
@@ -122,9 +127,8 @@ def reshape(cx: NodeContext, x: object, shape: object, *, allowzero: int = 0) ->
 @converter("Flatten", since=23)
 def flatten(cx: NodeContext, x: object, *, axis: int = 1) -> object:
     F = cx.F
+    cx.rank(0)  # unknown: fails, or asks for a specialized trace
     shape = cx.in_shape(0)
-    if shape is None:
-        raise cx.fail("the rank of the input is unknown")
     rank = len(shape)
     if not -rank <= axis <= rank:
         raise cx.fail(f"axis {axis} is out of range for a tensor of rank {rank}")
@@ -158,9 +162,21 @@ def flatten(cx: NodeContext, x: object, *, axis: int = 1) -> object:
 def transpose(cx: NodeContext, x: object, *, perm: list[int] | None = None) -> object:
     rank = cx.rank(0)
     axes = tuple(perm) if perm else tuple(range(rank - 1, -1, -1))
+    if sorted(axes) != list(range(rank)):
+        raise cx.fail(f"perm {list(axes)} is not a permutation of the {rank} axes")
     if axes == tuple(range(rank)):
         return cx.F.identity(x)
-    return cx.F.transpose(x, axes=axes)
+    if rank <= 6:
+        return cx.F.transpose(x, axes=axes)
+    # MXNet's transpose stops at 6 dimensions; swapaxes has no limit: one swap per misplaced axis
+    order = list(range(rank))
+    out = x
+    for target, wanted in enumerate(axes):
+        current = order.index(wanted)
+        if current != target:
+            out = cx.F.swapaxes(out, dim1=target, dim2=current)
+            order[target], order[current] = order[current], order[target]
+    return out
 
 
 @converter("Concat", since=1)
@@ -196,9 +212,8 @@ def squeeze(cx: NodeContext, x: object, axes: object = None) -> object:
 
 
 def _squeeze(cx: NodeContext, x: object, axes: list[int] | None) -> object:
+    cx.rank(0)  # unknown: fails, or asks for a specialized trace
     shape = cx.in_shape(0)
-    if shape is None:
-        raise cx.fail("the rank of the input is unknown")
     rank = len(shape)
     if axes is None:
         axes = [i for i, d in enumerate(shape) if isinstance(d, int) and d == 1]
@@ -322,13 +337,33 @@ def _symbolic_bound(value: object, dim: object, is_end: bool, step: int) -> tupl
     return False, None
 
 
+def _strided_slice(cx: NodeContext, x: object, begin: list, end: list, step: list, shape: Sequence[object]) -> object:
+    """``F.slice``, which MXNet limits to 6 dimensions; higher ranks are cut one axis at a time."""
+    F = cx.F
+    if len(begin) <= 6:
+        return F.slice(x, begin=tuple(begin), end=tuple(end), step=tuple(step))
+    out = x
+    for axis, (b, e, s) in enumerate(zip(begin, end, step)):
+        s = 1 if s is None else s
+        if b is None and e is None and s == 1:
+            continue
+        if s == 1:
+            out = F.slice_axis(out, axis=axis, begin=b or 0, end=e)
+            continue
+        dim = shape[axis]
+        if not isinstance(dim, int):
+            raise NeedsSpecialization("strided Slice of a symbolic axis beyond 6 dimensions")
+        index = np.arange(dim)[slice(b, e, s)]
+        out = F.take(out, cx.const(index.astype(np.int64)), axis=axis)
+    return out
+
+
 def _slice(cx: NodeContext, x: object, starts: list, ends: list, axes: list[int] | None,
            steps: list[int] | None) -> object:
     """ONNX Slice on ``x``; starts/ends may hold symbolic sizes while tracing."""
     F = cx.F
+    cx.rank(0)  # unknown: fails, or asks for a specialized trace
     shape = cx.in_shape(0)
-    if shape is None:
-        raise cx.fail("the rank of the input is unknown")
     rank = len(shape)
     axes = norm_axes(cx, axes if axes is not None else list(range(len(starts))), rank)
     steps = steps if steps is not None else [1] * len(starts)
@@ -371,9 +406,9 @@ def _slice(cx: NodeContext, x: object, starts: list, ends: list, axes: list[int]
     if empty_axes:  # symbolic sizes elsewhere: slice the rest, then repeat zero times
         for a in empty_axes:
             begin[a], end[a], step[a] = None, None, None
-        out = F.slice(x, begin=tuple(begin), end=tuple(end), step=tuple(step))
+        out = _strided_slice(cx, x, begin, end, step, shape)
         return F.tile(out, reps=tuple(0 if a in empty_axes else 1 for a in range(rank)))
-    out = F.slice(x, begin=tuple(begin), end=tuple(end), step=tuple(step))
+    out = _strided_slice(cx, x, begin, end, step, shape)
     for axis, length in like_ends:
         template = cx.shape_template([1] * axis + [length] + [1] * (rank - axis - 1))
         out = F.slice_like(out, template, axes=(axis,))
@@ -425,9 +460,8 @@ def constant_of_shape(cx: NodeContext, shape: object, *, value: np.ndarray | Non
 def expand(cx: NodeContext, x: object, shape: object) -> object:
     F = cx.F
     dims = cx.dims(shape)
+    cx.rank(0)  # unknown: fails, or asks for a specialized trace
     in_shape = cx.in_shape(0)
-    if in_shape is None:
-        raise cx.fail("the rank of the input is unknown")
     out_shape = broadcast_shape(in_shape, dims)
     cx.check_elements(out_shape)
     rank = len(out_shape)
@@ -874,9 +908,8 @@ def reverse_sequence(cx: NodeContext, x: object, sequence_lens: object, *, batch
 @bool_via_uint8
 def center_crop_pad(cx: NodeContext, x: object, shape: object, *, axes: list[int] | None = None) -> object:
     F = cx.F
+    cx.rank(0)  # unknown: fails, or asks for a specialized trace
     in_shape = cx.in_shape(0)
-    if in_shape is None:
-        raise cx.fail("the rank of the input is unknown")
     rank = len(in_shape)
     axes = norm_axes(cx, axes, rank) if axes is not None else list(range(rank))
     target = cx.dims(shape)

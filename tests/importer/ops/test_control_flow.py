@@ -245,3 +245,85 @@ def test_if_returning_sequences_of_different_lengths_is_not_hybridizable() -> No
     assert len(outs[0]) == 2 and all(np.array_equal(v, x) for v in outs[0])
     with pytest.raises(HybridizationError, match="different lengths"):
         HybridizedBackend.prepare(model, "CPU").run([np.array(False), x])
+
+
+def _voice_activity_model() -> onnx.ModelProto:
+    """The shape of a streaming voice-activity detector: an If on the sample rate picks one of two
+    encoders; both run an LSTM on carried state (h, c) with weights from the main graph."""
+    rng = np.random.default_rng(2)
+    hidden, frame = 4, 8
+
+    def branch(tag: str) -> onnx.GraphProto:
+        nodes = [
+            helper.make_node("MatMul", ["audio", f"enc_{tag}"], [f"feat_{tag}"]),
+            helper.make_node("Unsqueeze", [f"feat_{tag}", "axis0"], [f"seq_{tag}"]),
+            helper.make_node("LSTM", [f"seq_{tag}", f"W_{tag}", f"R_{tag}", f"B_{tag}", "", "h", "c"],
+                             ["", f"h_{tag}", f"c_{tag}"], hidden_size=hidden),
+            helper.make_node("Squeeze", [f"h_{tag}", "axis0"], [f"last_{tag}"]),
+            helper.make_node("MatMul", [f"last_{tag}", "head"], [f"logit_{tag}"]),
+            helper.make_node("Sigmoid", [f"logit_{tag}"], [f"prob_{tag}"]),
+        ]
+        outputs = [helper.make_tensor_value_info(f"prob_{tag}", FLOAT, ["N", 1]),
+                   helper.make_tensor_value_info(f"h_{tag}", FLOAT, [1, "N", hidden]),
+                   helper.make_tensor_value_info(f"c_{tag}", FLOAT, [1, "N", hidden])]
+        return helper.make_graph(nodes, f"sr_{tag}", [], outputs)
+
+    def array(name: str, *shape: int) -> onnx.TensorProto:
+        return onnx.numpy_helper.from_array(rng.uniform(-0.6, 0.6, shape).astype(np.float32), name)
+
+    inits = [array("head", hidden, 1), onnx.numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
+             onnx.numpy_helper.from_array(np.array(8000, dtype=np.int64), "rate8k")]
+    for tag, features in (("16k", 6), ("8k", 3)):
+        inits += [array(f"enc_{tag}", frame, features), array(f"W_{tag}", 1, 4 * hidden, features),
+                  array(f"R_{tag}", 1, 4 * hidden, hidden), array(f"B_{tag}", 1, 8 * hidden)]
+    nodes = [helper.make_node("Sub", ["sr", "rate8k"], ["not_8k"]),
+             helper.make_node("Cast", ["not_8k"], ["is_16k"], to=TensorProto.BOOL),
+             helper.make_node("If", ["is_16k"], ["prob", "hn", "cn"], then_branch=branch("16k"),
+                              else_branch=branch("8k"))]
+    inputs = [helper.make_tensor_value_info("audio", FLOAT, ["N", frame]),
+              helper.make_tensor_value_info("sr", INT64, []),
+              helper.make_tensor_value_info("h", FLOAT, [1, "N", hidden]),
+              helper.make_tensor_value_info("c", FLOAT, [1, "N", hidden])]
+    outputs = [helper.make_tensor_value_info("prob", FLOAT, ["N", 1]),
+               helper.make_tensor_value_info("hn", FLOAT, [1, "N", hidden]),
+               helper.make_tensor_value_info("cn", FLOAT, [1, "N", hidden])]
+    return make_model(nodes, inputs, outputs, inits, opset=14)
+
+
+@pytest.mark.parametrize("mode", ["imperative", "hybridized"])
+def test_voice_activity_pattern_if_on_sample_rate_with_lstm_state(mode: str) -> None:
+    model = _voice_activity_model()
+    rep = BACKENDS[mode].prepare(model, "CPU")
+    rng = np.random.default_rng(4)
+    for sr in (16000, 8000):
+        h = np.zeros((1, 2, 4), dtype=np.float32)
+        c = np.zeros((1, 2, 4), dtype=np.float32)
+        for _ in range(3):  # streaming: the state returned is fed back
+            feeds = {"audio": rng.standard_normal((2, 8)).astype(np.float32), "sr": np.array(sr, dtype=np.int64),
+                     "h": h, "c": c}
+            ours = list(rep.run([feeds[name] for name in ("audio", "sr", "h", "c")]))
+            refs = reference_outputs(model, feeds)
+            _assert_same(ours, refs, rtol=1e-4, atol=1e-5)
+            _, h, c = refs
+    assert {"W_16k", "W_8k", "enc_16k", "head"} <= set(rep.block.onnx_params)
+
+
+def test_if_on_input_sizes_runs_one_branch_per_traced_shape() -> None:
+    """cond = (batch == 1), branches of different shapes: a trace per input shape picks one."""
+    then_graph = helper.make_graph([helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0])], "then", [],
+                                   [helper.make_tensor_value_info("t", FLOAT, [2, "N"])])
+    else_graph = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [],
+                                   [helper.make_tensor_value_info("e", FLOAT, ["N", 2])])
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "zero"], ["batch"], axis=0),
+             helper.make_node("Sub", ["batch", "one"], ["batch_minus_one"]),
+             helper.make_node("Cast", ["batch_minus_one"], ["not_one"], to=BOOL),
+             helper.make_node("If", ["not_one"], ["y"], then_branch=else_graph, else_branch=then_graph)]
+    inits = [helper.make_tensor("zero", INT64, [], [0]), helper.make_tensor("one", INT64, [], [1])]
+    model = make_model(nodes, [helper.make_tensor_value_info("x", FLOAT, ["N", 2])],
+                       [helper.make_tensor_value_info("y", FLOAT, None)], inits, opset=13)
+    rep = HybridizedBackend.prepare(model, "CPU")
+    for batch in (3, 1, 2):
+        x = np.arange(batch * 2, dtype=np.float32).reshape(batch, 2)
+        expected = x if batch != 1 else x.T
+        _assert_same(list(rep.run([x])), [expected])

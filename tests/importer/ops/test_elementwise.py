@@ -131,7 +131,7 @@ def test_integer_division_truncates(dtype: type) -> None:
     a = _ints(dtype, (4, 6))
     b = _ints(dtype, (6,), 1 if np.iinfo(dtype).min == 0 else -9, 9)
     b[b == 0] = 3
-    check_model(_single("Div", {"a": a, "b": b}, opset=14), {"a": a, "b": b}, rtol=0, atol=0)
+    _check_exact(_single("Div", {"a": a, "b": b}, opset=14), {"a": a, "b": b})
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.int32, np.uint8])
@@ -157,7 +157,14 @@ def test_arithmetic_wraps_inside_wider_storage(dtype: type, op: str) -> None:
              helper.make_node("Div", ["s", "b"], ["q"])]
     model = make_model(nodes, [_vi("a", dtype, [4]), _vi("b", dtype, [4])],
                        [_vi("less", np.bool_, [4]), _vi("q", dtype, [4])], opset=14)
-    check_model(model, {"a": a, "b": b}, rtol=0, atol=0)
+    _check_exact(model, {"a": a, "b": b})
+
+
+@pytest.mark.parametrize("op", ["Div", "Mod"])
+def test_uint64_division_above_int64_range(op: str) -> None:
+    a = np.array([[2**64 - 1, 2**63, 2**63 + 7, 12345, 2**64 - 2, 2**63 - 1]], np.uint64).repeat(3, 0)
+    b = np.array([[3], [2**63 + 5], [2**64 - 1]], np.uint64)
+    _check_exact(_single(op, {"a": a, "b": b}, opset=14 if op == "Div" else 13), {"a": a, "b": b})
 
 
 def test_uint64_values_above_int64_range() -> None:
@@ -171,7 +178,7 @@ def test_uint64_values_above_int64_range() -> None:
                        [_vi("gt", np.bool_, [5]), _vi("mx", np.uint64, [5]), _vi("mn", np.uint64, [5]),
                         _vi("sum", np.uint64, [5]), _vi("f", np.float64, [5]), _vi("sh", np.uint64, [5])], opset=18)
     shifts = np.array([1, 63, 0, 2, 5], np.uint64)
-    check_model(model, {"a": big, "b": other, "s": shifts}, rtol=0, atol=0)
+    _check_exact(model, {"a": big, "b": other, "s": shifts})
 
 
 @pytest.mark.parametrize("dtype", _INT_TYPES)
@@ -180,14 +187,14 @@ def test_integer_mod(dtype: type, fmod: int) -> None:
     a = _ints(dtype, (3, 5))
     b = _ints(dtype, (5,), 1 if np.iinfo(dtype).min == 0 else -7, 7)
     b[b == 0] = 2
-    check_model(_single("Mod", {"a": a, "b": b}, opset=13, fmod=fmod), {"a": a, "b": b}, rtol=0, atol=0)
+    _check_exact(_single("Mod", {"a": a, "b": b}, opset=13, fmod=fmod), {"a": a, "b": b})
 
 
 def test_int64_mod_is_exact_beyond_double_precision() -> None:
     a = np.array([2**62 + 1, -(2**62 + 3), 2**63 - 1, -(2**63)], np.int64)
     b = np.array([7, 7, -10, 3], np.int64)
     for fmod in (0, 1):
-        check_model(_single("Mod", {"a": a, "b": b}, opset=13, fmod=fmod), {"a": a, "b": b}, rtol=0, atol=0)
+        _check_exact(_single("Mod", {"a": a, "b": b}, opset=13, fmod=fmod), {"a": a, "b": b})
 
 
 @pytest.mark.parametrize(("base", "exponent"), [(np.int64, np.int64), (np.int32, np.int32), (np.int32, np.float32),
@@ -215,7 +222,7 @@ def test_bitshift_every_integer_type(dtype: type, direction: str) -> None:
 @pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.int16, np.uint8])
 def test_bitwise_not_stays_in_range(dtype: type) -> None:
     x = _ints(dtype, (2, 5), np.iinfo(dtype).min, np.iinfo(dtype).max)
-    check_model(_single("BitwiseNot", {"x": x}, opset=18), {"x": x}, rtol=0, atol=0)
+    _check_exact(_single("BitwiseNot", {"x": x}, opset=18), {"x": x})
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.int16, np.uint16, np.int64, np.uint64])
@@ -226,7 +233,7 @@ def test_clip_integer_types(dtype: type) -> None:
                         helper.make_node("Clip", ["x", "", "hi"], ["y2"])],
                        [_vi("x", dtype, [12]), _vi("lo", dtype, []), _vi("hi", dtype, [])],
                        [_vi("y", dtype, [12]), _vi("y2", dtype, [12])], opset=13)
-    check_model(model, {"x": x, "lo": lo, "hi": hi}, rtol=0, atol=0)
+    _check_exact(model, {"x": x, "lo": lo, "hi": hi})
 
 
 def test_clip_with_constant_bounds_min_above_max() -> None:
@@ -235,7 +242,7 @@ def test_clip_with_constant_bounds_min_above_max() -> None:
     hi = onnx.numpy_helper.from_array(np.array(-1.0, np.float32), "hi")
     model = make_model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"])], [_vi("x", np.float32, [10])],
                        [_vi("y", np.float32, [10])], [lo, hi], opset=13)
-    check_model(model, {"x": x}, rtol=0, atol=0)
+    _check_exact(model, {"x": x})
 
 
 def test_relu_and_sign_and_abs_on_integers() -> None:
@@ -243,7 +250,7 @@ def test_relu_and_sign_and_abs_on_integers() -> None:
     nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Sign", ["x"], ["s"]),
              helper.make_node("Abs", ["x"], ["a"]), helper.make_node("Neg", ["x"], ["n"])]
     model = make_model(nodes, [_vi("x", np.int8, [5])], [_vi(n, np.int8, [5]) for n in "rsan"], opset=14)
-    check_model(model, {"x": x}, rtol=0, atol=0)
+    _check_exact(model, {"x": x})
 
 
 # --- floats --------------------------------------------------------------------------------------
@@ -251,9 +258,9 @@ def test_round_half_to_even_and_sign_of_nan() -> None:
     x = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 0.49999997, 8388609.0, np.nan, -np.inf], np.float32)
     nodes = [helper.make_node("Round", ["x"], ["r"]), helper.make_node("Sign", ["x"], ["s"])]
     model = make_model(nodes, [_vi("x", np.float32, [11])], [_vi("r", np.float32, [11]), _vi("s", np.float32, [11])])
-    check_model(model, {"x": x}, rtol=0, atol=0)
+    _check_exact(model, {"x": x})
     half = x.astype(np.float16)
-    check_model(_single("Round", {"x": half}, opset=11), {"x": half}, rtol=0, atol=0)
+    _check_exact(_single("Round", {"x": half}, opset=11), {"x": half})
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
@@ -273,7 +280,7 @@ def test_isinf_flags_and_isnan() -> None:
              helper.make_node("IsNaN", ["x"], ["nan"])]
     outs = ["both", "pos", "neg", "none", "nan"]
     model = make_model(nodes, [_vi("x", np.float32, [5])], [_vi(n, np.bool_, [5]) for n in outs], opset=20)
-    check_model(model, {"x": x}, rtol=0, atol=0)
+    _check_exact(model, {"x": x})
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
@@ -299,7 +306,7 @@ def test_activations_on_scalars(op: str) -> None:
 
 def test_shrink_on_integers() -> None:
     x = np.arange(-6, 7, dtype=np.int32)
-    check_model(_single("Shrink", {"x": x}, opset=9, lambd=1.5, bias=1.0), {"x": x}, rtol=0, atol=0)
+    _check_exact(_single("Shrink", {"x": x}, opset=9, lambd=1.5, bias=1.0), {"x": x})
 
 
 @pytest.mark.parametrize(("x_shape", "slope_shape"), [([2, 3, 4, 5], [3, 1, 1]), ([2, 3, 4, 5], [1]),
@@ -313,7 +320,7 @@ def test_prelu_slope_shapes(x_shape: list, slope_shape: list) -> None:
 def test_prelu_integers_opset16() -> None:
     x = np.array([[-4, 3], [5, -6]], np.int32)
     slope = np.array([2, 3], np.int32)
-    check_model(_single("PRelu", {"x": x, "slope": slope}, opset=16), {"x": x, "slope": slope}, rtol=0, atol=0)
+    _check_exact(_single("PRelu", {"x": x, "slope": slope}, opset=16), {"x": x, "slope": slope})
 
 
 def test_prelu_opset6_per_channel_slope() -> None:
@@ -342,7 +349,7 @@ def test_clip_opset6_attributes() -> None:
 def test_logic_broadcasts_booleans(op: str) -> None:
     a = RNG.random((2, 3, 4)) > 0.5
     b = RNG.random((4,)) > 0.5
-    check_model(_single(op, {"a": a, "b": b}, opset=7), {"a": a, "b": b}, rtol=0, atol=0)
+    _check_exact(_single(op, {"a": a, "b": b}, opset=7), {"a": a, "b": b})
 
 
 def test_variadic_sum_max_min_mean_with_one_and_many_inputs() -> None:
@@ -434,7 +441,13 @@ def test_integer_cast_wraps_inside_the_block(source: type, target: type) -> None
     nodes = [helper.make_node("Cast", ["x"], ["n"], to=helper.np_dtype_to_tensor_dtype(np.dtype(target))),
              helper.make_node("Cast", ["n"], ["y"], to=back)]
     model = make_model(nodes, [_vi("x", source, [6])], [_vi("y", np.int64, [6])], opset=19)
-    check_model(model, {"x": x}, rtol=0, atol=0)
+    _check_exact(model, {"x": x})
+
+
+@pytest.mark.parametrize("source", [np.float32, np.float64])
+def test_cast_float_to_uint64_above_int64_range(source: type) -> None:
+    x = np.array([2.0**63, 2.0**63 + 2.0**40, 1.8e19, 5.0, 2.0**62], source)
+    _check_exact(_single("Cast", {"x": x}, out_dtype=np.uint64, opset=13, to=TensorProto.UINT64), {"x": x})
 
 
 def test_castlike_no_saturate_and_cast_v1_type_name() -> None:
@@ -444,14 +457,41 @@ def test_castlike_no_saturate_and_cast_v1_type_name() -> None:
     _check_exact(model, {"x": x, "like": like}, reference=True)
     x16 = np.array([1.5, -2.25, 7.0], np.float32)
     v1 = _single("Cast", {"x": x16}, out_dtype=TensorProto.INT32, opset=1, to="INT32")
-    check_model(v1, {"x": x16}, expected=[np.array([1, -2, 7], np.int32)], rtol=0, atol=0)
+    _check_exact(v1, {"x": x16}, expected=[np.array([1, -2, 7], np.int32)])
 
 
-def test_cast_to_string_is_refused_clearly() -> None:
-    x = np.array([1.0], np.float32)
+def test_strings_run_on_the_host_in_imperative_mode() -> None:
+    # string tensors are numpy object arrays: Cast to/from STRING, Equal and Where run on the host
+    x = np.array([1.5, -2.0, 1e10, np.inf], np.float32)
+    texts = np.array(["3.25", "-INF", "nan", "7"], dtype=object)
+    keep = np.array([True, False, True, False])
+    nodes = [helper.make_node("Cast", ["x"], ["as_text"], to=TensorProto.STRING),
+             helper.make_node("Cast", ["texts"], ["as_number"], to=TensorProto.DOUBLE),
+             helper.make_node("Where", ["keep", "as_text", "texts"], ["chosen"]),
+             helper.make_node("Equal", ["chosen", "texts"], ["same"])]
+    outputs = [_vi("as_text", TensorProto.STRING, [4]), _vi("as_number", np.float64, [4]),
+               _vi("chosen", TensorProto.STRING, [4]), _vi("same", np.bool_, [4])]
+    model = make_model(nodes, [_vi("x", np.float32, [4]), _vi("texts", TensorProto.STRING, [4]),
+                               _vi("keep", np.bool_, [4])], outputs, opset=21)
+    feeds = {"x": x, "texts": texts, "keep": keep}
+    # what the reference's Cast computes (numpy's str and float parsing); its Where rejects the mix
+    # of numpy str and object arrays, so the rest is spelled out
+    as_text = x.astype(np.str_).astype(object)
+    chosen = np.where(keep, as_text, texts)
+    expected = [as_text, texts.astype(np.str_).astype(np.float64), chosen, chosen == texts]
+    ours = _run(model, feeds, "imperative")
+    for got, ref in zip(ours, expected):
+        np.testing.assert_array_equal(got, ref)
+    with pytest.raises(Exception, match="hybridize"):
+        _run(model, feeds, "hybridized")
+
+
+def test_cast_of_a_runtime_number_to_string_is_not_hybridizable() -> None:
+    x = np.array([1.0, 2.5], np.float32)
     model = _single("Cast", {"x": x}, out_dtype=TensorProto.STRING, opset=19, to=TensorProto.STRING)
+    np.testing.assert_array_equal(_run(model, {"x": x}, "imperative")[0], np.array(["1.0", "2.5"], dtype=object))
     with pytest.raises(Exception, match="string"):
-        GluonOnnxBackend.prepare(model, "CPU").run([x])
+        _run(model, {"x": x}, "hybridized")
 
 
 # --- BitCast ------------------------------------------------------------------------------------------
@@ -487,3 +527,30 @@ def test_bitcast_integers(source: type, target: type) -> None:
         x = np.array([info.min, info.max, 0, 1, info.max // 3], source)
     to = helper.np_dtype_to_tensor_dtype(np.dtype(target))
     _check_exact(_single("BitCast", {"x": x}, out_dtype=target, opset=26, to=to), {"x": x}, reference=True)
+
+
+# --- one graph across opsets ----------------------------------------------------------------------
+@pytest.mark.parametrize("opset", [7, 9, 11, 12, 13, 14, 16, 18, 20, 22, 24, 26, 28])
+def test_elementwise_graph_across_opsets(opset: int) -> None:
+    # the newest converter whose since <= opset must apply, with that opset's attributes and inputs
+    nodes = [helper.make_node("Add", ["x", "y"], ["s"]), helper.make_node("Sigmoid", ["s"], ["g"]),
+             helper.make_node("Div", ["i", "j"], ["q"]), helper.make_node("Pow", ["x", "y"], ["p"]),
+             helper.make_node("Max", ["x", "y", "s"], ["m"]), helper.make_node("Greater", ["x", "y"], ["gt"]),
+             helper.make_node("Not", ["gt"], ["ng"]), helper.make_node("Cast", ["s"], ["h"], to=TensorProto.FLOAT16)]
+    outputs = [_vi("g", np.float32, [2, 3]), _vi("q", np.int32, [2, 3]), _vi("p", np.float32, [2, 3]),
+               _vi("m", np.float32, [2, 3]), _vi("ng", np.bool_, [2, 3]), _vi("h", np.float16, [2, 3])]
+    if opset >= 11:
+        nodes.append(helper.make_node("Clip", ["s", "lo"], ["c"]))
+    else:
+        nodes.append(helper.make_node("Clip", ["s"], ["c"], min=-0.5))
+    nodes.append(helper.make_node("Where", ["gt", "x", "y"], ["w"]) if opset >= 9 else
+                 helper.make_node("Sub", ["x", "y"], ["w"]))
+    outputs += [_vi("c", np.float32, [2, 3]), _vi("w", np.float32, [2, 3])]
+    inputs = [_vi("x", np.float32, [2, 3]), _vi("y", np.float32, [3]), _vi("i", np.int32, [2, 3]),
+              _vi("j", np.int32, [2, 3])]
+    feeds = {"x": RNG.random((2, 3)).astype(np.float32) + 0.1, "y": RNG.standard_normal(3).astype(np.float32),
+             "i": RNG.integers(-50, 50, (2, 3)).astype(np.int32), "j": RNG.integers(1, 9, (2, 3)).astype(np.int32)}
+    if opset >= 11:
+        inputs.append(_vi("lo", np.float32, []))
+        feeds["lo"] = np.array(-0.5, np.float32)
+    check_model(make_model(nodes, inputs, outputs, opset=opset), feeds)

@@ -485,3 +485,31 @@ def test_bool_tensors_through_layout_ops(case: str) -> None:
     model = make_model([node], [_vi("x", TensorProto.BOOL, shape)], outputs, inits, opset=opset)
     feeds = {"x": RNG.integers(0, 2, [d if isinstance(d, int) else 3 for d in shape]).astype(bool)}
     check_model(model, feeds, expected=ReferenceEvaluator(model).run(None, feeds))
+
+
+def test_slice_beyond_six_dimensions() -> None:
+    nodes = [helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["y"])]
+    inits = [_const("starts", [1, -1, 0]), _const("ends", [3, -2**62, 5]), _const("axes", [1, 6, 0]),
+             _const("steps", [1, -2, 1])]
+    model = make_model(nodes, [_vi("x", F32, [2, 3, 2, 1, 2, 1, 5])], [_vi("y", F32, None)], inits, opset=13)
+    check_model(model, {"x": _rand(2, 3, 2, 1, 2, 1, 5)})
+
+
+@pytest.mark.parametrize("perm", [[0, 2, 3, 4, 5, 6, 1], [6, 5, 4, 3, 2, 1, 0], [3, 0, 6, 1, 5, 2, 4]])
+def test_transpose_beyond_six_dimensions(perm: list[int]) -> None:
+    nodes = [helper.make_node("Transpose", ["x"], ["y"], perm=perm)]
+    model = make_model(nodes, [_vi("x", F32, ["N", 3, 2, 1, 2, 4, 5])], [_vi("y", F32, None)], opset=13)
+    check_batches(model, [{"x": _rand(2, 3, 2, 1, 2, 4, 5)}, {"x": _rand(3, 3, 2, 1, 2, 4, 5)}])
+
+
+def test_reshape_to_seven_dimensions_after_onednn_ops() -> None:
+    """LogSoftmax/Transpose leave oneDNN-laid-out data that MXNet's reshape cannot make 7-D."""
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+        helper.make_node("LogSoftmax", ["t"], ["s"], axis=2),
+        helper.make_node("Transpose", ["s"], ["back"], perm=[0, 2, 1]),
+        helper.make_node("Reshape", ["back", "shape"], ["y"]),
+    ]
+    model = make_model(nodes, [_vi("x", F32, [3, 5, 72])], [_vi("y", F32, None)],
+                       [_const("shape", [0, 0, 2, 3, 2, 3, 2])], opset=13)
+    check_model(model, {"x": _rand(3, 5, 72)}, rtol=1e-5, atol=1e-5)
