@@ -293,7 +293,7 @@ def _slice(inputs: Sequence, attrs: dict, info: object) -> list:
     index = [slice(None)] * data.ndim
     for start, end, axis, step in zip(starts, ends, axes, steps):
         axis = _norm_axis(axis, data.ndim)
-        index[axis] = slice(*slice(start, end, step).indices(data.shape[axis]))
+        index[axis] = slice(start, end, step)  # numpy clamps as ONNX does
     return [make_static(data[tuple(index)], dtype_of(inputs[0]))]
 
 

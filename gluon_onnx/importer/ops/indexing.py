@@ -163,6 +163,8 @@ def _scatter_elements(cx: NodeContext, data: object, indices: object, updates: o
                       reduction: str) -> object:
     F = cx.F
     shape = cx.in_shape(0)
+    if any(isinstance(d, int) and d == 0 for d in cx.in_shape(1)):
+        return data  # nothing to scatter; MXNet kernels leave the engine broken on zero-size results
     rank = len(shape)
     axis = norm_axis(cx, axis, rank)
     index = _wrap_negative(cx, _as_int64(cx, 1, indices), dim_size(cx, data, shape[axis], axis))

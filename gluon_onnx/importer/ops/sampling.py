@@ -13,6 +13,7 @@ import numpy as np
 from ..context import NodeContext
 from ..registry import converter
 from ._precision import compute_dtype
+from .tensor import empty_tensor
 
 _MODES = {"bilinear": "linear", "linear": "linear", "nearest": "nearest", "bicubic": "cubic", "cubic": "cubic"}
 _CUBIC_A = -0.75
@@ -241,6 +242,11 @@ def _roi_align(cx: NodeContext, x: object, rois: object, batch_indices: object, 
     F = cx.F
     if mode not in ("avg", "max"):
         raise cx.fail(f"unknown mode {mode!r}")
+    x_shape, rois_shape = cx.in_shape(0), cx.in_shape(1)
+    if rois_shape is not None and isinstance(rois_shape[0], int) and rois_shape[0] == 0 \
+            and all(isinstance(d, int) for d in x_shape):
+        # no region (e.g. an empty FPN level): MXNet kernels leave the engine broken on zero-size results
+        return empty_tensor(cx, x, (0, x_shape[1], pooled_h, pooled_w))
     storage = cx.in_storage(0)
     ct = compute_dtype(storage)
     if storage != ct:

@@ -75,7 +75,10 @@ def reshape_to(cx: NodeContext, x: object, dims: list, allowzero: int = 0) -> ob
         if in_shape is not None and _static_size(in_shape) == 0:
             resolved = [in_shape[i] if d == 0 and not allowzero else int(d) for i, d in enumerate(dims)]
             if -1 in resolved:
-                raise cx.fail(f"cannot infer -1 in {dims} for an empty tensor")
+                others = _static_size([d for d in resolved if d != -1])
+                if others == 0:
+                    raise cx.fail(f"cannot infer -1 in {dims} for an empty tensor")
+                resolved = [0 if d == -1 else d for d in resolved]  # numpy's rule: 0 elements / others
             return np_reshape(F, x, resolved)
         if not dims:
             return np_reshape(F, x, ())
@@ -464,8 +467,9 @@ def expand(cx: NodeContext, x: object, shape: object) -> object:
     rank = len(out_shape)
     if not in_shape:
         x = np_reshape(F, x, (1,) * rank)
-    for _ in range(rank - len(in_shape)):
-        x = F.expand_dims(x, axis=0)
+    else:
+        for _ in range(rank - len(in_shape)):
+            x = F.expand_dims(x, axis=0)
     if not any(isinstance(d, Dim) for d in out_shape):
         if _static_size(out_shape) == 0:
             return empty_tensor(cx, x, out_shape)
