@@ -196,8 +196,16 @@ class _Builder:
         *,
         outer: _Builder | None = None,
         scope: str = "",
+        learned_shapes: Mapping[str, tuple] | None = None,
+        learned_witnesses: Mapping[str, tuple[str, int]] | None = None,
     ):
         self.model = model
+        # shapes the plan computed where ONNX inference gave up (a Reshape to a computed shape):
+        # fed back to inference as value_info so the facts propagate downstream
+        self.learned_shapes = dict(learned_shapes or {})
+        self.learned: dict[str, tuple] = {}
+        self._dim_params: dict[str, Dim] = {}
+        self._witness_candidates: dict[str, list[tuple[str, int]]] = defaultdict(list)
         self.tensor_shapes = dict(tensor_shapes or {})
         self.graph = graph
         self.requested_outputs = list(outputs) if outputs else [o.name for o in graph.output]
@@ -220,6 +228,8 @@ class _Builder:
         self.visible: set[str] = outer.defined_names() if outer is not None else set()
         self._pending_subgraphs: dict[int, dict[str, Subgraph]] = {}
         self._runtime_reads: set[str] = set()
+        self.learned_witnesses = dict(learned_witnesses or {})
+        self.witnesses.update(self.learned_witnesses)
         if outer is not None:
             self.statics = ChainMap({}, outer.statics)
             self.witnesses = dict(outer.witnesses)
@@ -254,6 +264,9 @@ class _Builder:
         steps = self._walk(order, inputs)
         if self.unsupported and self.outer is None:
             raise _unsupported_error(self.unsupported)
+        self._choose_witnesses(inputs)
+        if self.outer is None and not set(self.learned) <= set(self.learned_shapes):
+            return self._replan_with_learned_shapes()
         steps = self._prune_runtime(steps)
         params = self._params(steps)
         plan = Plan(
@@ -407,6 +420,11 @@ class _Builder:
             else:
                 light.input.append(onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
         light.value_info.extend(graph.value_info)
+        for name, shape in self.learned_shapes.items():
+            info = self.infos.get(name)
+            elem = onnx.helper.np_dtype_to_tensor_dtype(info.dtype) if info and info.dtype is not None else 0
+            light.value_info.append(onnx.helper.make_tensor_value_info(
+                name, elem or TensorProto.FLOAT, [self._dim_param(d) for d in shape]))
         proto = onnx.ModelProto()
         # IR >= 4 so that initializers need not be listed as graph inputs
         proto.ir_version = max(self.model.proto.ir_version or onnx.IR_VERSION, 4)
@@ -531,16 +549,63 @@ class _Builder:
                         for sym in d.symbols:
                             self.witnesses.setdefault(sym, (name, axis))
 
+    def _dim_param(self, d: object) -> object:
+        """A learned size as ONNX value_info wants it (Dims become named parameters)."""
+        if d is None or isinstance(d, (int, np.integer)):
+            return None if d is None else int(d)
+        name = f"gluon_onnx:{len(self._dim_params)}"
+        self._dim_params[name] = d
+        return name
+
     def _dim(self, tensor: str, axis: int, d: object) -> object:
         if isinstance(d, (int, np.integer)):
             return int(d)
         if isinstance(d, Dim):
             return d
+        if isinstance(d, str) and d in self._dim_params:
+            return self._dim_params[d]
         symbol = d if isinstance(d, str) and d else f"{tensor}[{axis}]"
         dim = Dim.symbol(symbol)
         if tensor in self.producer or tensor in self.infos:
             self.witnesses.setdefault(symbol, (tensor, axis))
+            self._witness_candidates[symbol].append((tensor, axis))
         return dim
+
+    def _replan_with_learned_shapes(self) -> Plan:
+        """Plan again with the shapes this pass computed given to ONNX inference.
+
+        Their symbols are renamed to names ONNX never generates: inference numbers the sizes it
+        invents (``unk__7``) afresh on every run, so ``unk__7`` may mean another size next time.
+        """
+        symbols = {sym for shape in self.learned.values() for d in shape if isinstance(d, Dim) for sym in d.symbols}
+        names = {sym: f"{sym}@{len(self.learned_shapes)}" for sym in symbols if sym.startswith("unk__")}
+        learned = dict(self.learned_shapes)
+        for tensor, shape in self.learned.items():
+            learned[tensor] = tuple(d.rename(names) if isinstance(d, Dim) else d for d in shape)
+        witnesses = dict(self.learned_witnesses)
+        for sym in symbols:
+            if sym in self.witnesses:
+                witnesses[names.get(sym, sym)] = self.witnesses[sym]
+        again = _Builder(self.model, self.graph, self.requested_outputs, self.input_shapes, self.input_values,
+                         self.freeze_params, self.tensor_shapes, learned_shapes=learned, learned_witnesses=witnesses)
+        return again.build()
+
+    def _choose_witnesses(self, inputs: list[str]) -> None:
+        """Let every size be read from a tensor that exists when the block runs (an input or a
+        runtime value), not from one the plan folded (e.g. the output of a Shape node)."""
+        available = set(inputs)
+
+        def usable(candidate: tuple[str, int]) -> bool:
+            return candidate[0] in available or candidate[0] not in self.statics
+
+        for symbol, candidates in self._witness_candidates.items():
+            current = self.witnesses.get(symbol)
+            if current is not None and usable(current):
+                continue
+            choice = next((c for c in candidates if c[0] in available), None) or next(
+                (c for c in candidates if usable(c)), None)
+            if choice is not None:
+                self.witnesses[symbol] = choice
 
     def shape_of(self, name: str) -> tuple | None:
         static = self.statics.get(name)
@@ -792,6 +857,8 @@ class _Builder:
                 dtype = self.infos.get(node.input[0], TensorInfo(None, None)).dtype
             shape = tuple(self._dim(name, axis, d) for axis, d in enumerate(dims))
             self.infos[name] = TensorInfo(dtype, shape)
+            if self.outer is None:
+                self.learned[name] = tuple(dims)
 
     # --- after the walk --------------------------------------------------------------
     def _prune_runtime(self, steps: list[Step]) -> list[Step]:

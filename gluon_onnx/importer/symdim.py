@@ -89,6 +89,14 @@ class Dim:
     def is_integral(self) -> bool:
         return all(c.denominator == 1 for _, c in self._terms)
 
+    def rename(self, names: Mapping[str, str]) -> Dim:
+        """The same polynomial with symbols renamed (absent names stay)."""
+        terms: dict[Monomial, Fraction] = {}
+        for monomial, coeff in self._terms:
+            renamed = tuple(sorted((_rename_atom(a, names) for a in monomial), key=_atom_key))
+            terms[renamed] = terms.get(renamed, 0) + coeff
+        return Dim(terms)
+
     def evaluate(self, values: Callable[[str], int]) -> Fraction:
         total = Fraction(0)
         for monomial, coeff in self._terms:
@@ -273,6 +281,14 @@ class Opaque:
 
     def __repr__(self) -> str:
         return f"{self.kind}({', '.join(map(repr, self.args))})"
+
+
+def _rename_atom(atom: object, names: Mapping[str, str]) -> object:
+    if isinstance(atom, Symbol):
+        return Symbol(names.get(atom.name, atom.name))
+    if isinstance(atom, Opaque):
+        return Opaque(atom.kind, tuple(a.rename(names) if isinstance(a, Dim) else a for a in atom.args))
+    return atom
 
 
 def floor(value: object) -> object:

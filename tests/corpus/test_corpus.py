@@ -46,13 +46,13 @@ class ExpectedFailure:
     reason: str
 
 
-_DATA_DEPENDENT = ("torchvision's detection postprocessing keeps boxes with NonZero (score threshold) and "
-                   "NonMaxSuppression, so tensor sizes depend on the data; MXNet's static graphs cannot hold them")
+_DATA_DEPENDENT = ("torchvision's detection postprocessing keeps boxes with NonMaxSuppression, whose output "
+                   "size depends on the data; gluon_onnx runs NonMaxSuppression on the host (imperative only)")
 
 #: model name -> known failure. Remove the entry when the cause is fixed (the test then fails).
 EXPECTED_FAILURES: dict[str, ExpectedFailure] = {
     "ssdlite_mobilenet_v3_t17": ExpectedFailure(
-        ("hybridized",), HybridizationError, r"NonZero node .* data-dependent output shape", _DATA_DEPENDENT),
+        ("hybridized",), HybridizationError, r"NonMaxSuppression node .* data-dependent output shape", _DATA_DEPENDENT),
     # the specialized trace stops at the first size computed from a data-dependent one (a Slice
     # of the RPN's top-k per level), before it reaches the NonZero itself
     "fasterrcnn_mobilenet_v3_fpn_t17": ExpectedFailure(
@@ -69,14 +69,10 @@ _UNKNOWN_SIZES = "Resize sizes computed from Shape of a tensor whose dims ONNX s
 #: shape) instead of one symbolic graph serving every batch size, and why. A model that becomes
 #: symbolic fails the test so that the entry is removed; one that becomes specialized is a regression.
 SHAPE_SPECIALIZED: dict[str, str] = {
-    "shufflenet_v2_x0_5_t13": "channel shuffle: the value of a Concat of sizes is needed to build the graph",
-    "vit_t17": _RANK_LOST,
     "swin_t17": "window partition: the value of a Concat of sizes is needed to build the graph",
     "lraspp_mobilenet_v3_t17": _UNKNOWN_SIZES,
     "deeplabv3_resnet_t13": _UNKNOWN_SIZES,
     "transformer_encoder_t17": _RANK_LOST,
-    "bert_t13": _RANK_LOST,
-    "oldstyle_cnn_t9_init_inputs": _RANK_LOST + " (x.view(x.size(0), -1) before Gemm and LogSoftmax)",
     "yolov8_t17": _UNKNOWN_SIZES,
     "yolo11_t13": _RANK_LOST,
     "transformer_encoder_d18": "Reshape with -1 and several symbolic sizes (attention heads)",
