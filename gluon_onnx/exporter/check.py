@@ -31,7 +31,22 @@ def run_onnxruntime(model: str | bytes, feeds: Mapping[str, np.ndarray]) -> list
         session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         return session.run(None, dict(feeds))
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise ExportError(f"onnxruntime cannot run the exported model: {exc}") from None
+        raise ExportError(f"onnxruntime cannot run the exported model: {exc}{_runtime_hint(model)}") from None
+
+
+def _runtime_hint(model: str | bytes) -> str:
+    from .runtime import newest_runnable_opset, unsupported_by_runtime  # noqa: PLC0415
+
+    proto = onnx.load(model, load_external_data=False) if isinstance(model, str) else onnx.load_from_string(model)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is None:
+        return ""
+    ops = {n.op_type for n in proto.graph.node}
+    missing = unsupported_by_runtime(ops, opset)
+    if not missing:
+        return ""
+    return (f" (onnxruntime has no implementation of {', '.join(missing)} at opset {opset}; "
+            f"export with opset={newest_runnable_opset(ops, opset, 13)} or leave opset unset)")
 
 
 def compare(names: Sequence[str], ours: Sequence[np.ndarray], reference: Sequence[np.ndarray],

@@ -18,6 +18,7 @@ from ..errors import ExportError
 from .convert import Session
 from .graph import EXTERNAL_DATA_THRESHOLD, Initializer, OnnxGraph, total_bytes, value_info, write_model
 from .registry import MIN_EXPORT_OPSET
+from .runtime import newest_runnable_opset
 from .trace import TracedGraph, analyse, block_parameters, trace_block
 
 InputSpec = object  # NDArray | np.ndarray | shape tuple
@@ -67,11 +68,11 @@ def max_opset() -> int:
     return MIN_EXPORT_OPSET
 
 
-def resolve_opset(opset: int | None) -> int:
-    """``opset`` checked against the supported range (default: the newest supported)."""
+def resolve_opset(opset: int | None) -> int | None:
+    """``opset`` checked against the supported range (None: choose per model)."""
     newest = max_opset()
     if opset is None:
-        return newest
+        return None
     opset = int(opset)
     if not MIN_EXPORT_OPSET <= opset <= newest:
         raise ExportError(
@@ -163,6 +164,22 @@ def _rename_tensor(graph: OnnxGraph, old: str, new: str) -> None:
                 node.output[j] = new
 
 
+def _default_output_names(traced: TracedGraph) -> list[str]:
+    """MXNet names of the heads, made unique (and distinct from inputs and parameters)."""
+    taken = set(traced.inputs) | set(traced.params)
+    names = []
+    for node_index, k in traced.heads:
+        node = traced.nodes[node_index]
+        base = node.name if node.num_outputs == 1 else node.output_names[k]
+        name, n = base, 1
+        while name in taken:
+            name = f"{base}_output{n}" if n > 1 else f"{base}_output"
+            n += 1
+        taken.add(name)
+        names.append(name)
+    return names
+
+
 def build_model(
     traced: TracedGraph,
     opset: int,
@@ -177,7 +194,7 @@ def build_model(
     session = Session(traced, opset)
     heads = session.run()
     graph = session.graph
-    names = list(output_names) if output_names is not None else list(heads)
+    names = list(output_names) if output_names is not None else _default_output_names(traced)
     if len(names) != len(heads):
         raise ExportError(f"the block has {len(heads)} outputs but {len(names)} output names were given")
     if len(set(names)) != len(names):
@@ -408,7 +425,7 @@ def export_block(
 
 
 def _build(symbol: mx.sym.Symbol, params: Mapping[str, mx.nd.NDArray], names: Sequence[str],
-           shapes: Sequence[tuple], dtypes: Sequence[object], opset: int, output_names: Sequence[str] | None,
+           shapes: Sequence[tuple], dtypes: Sequence[object], opset: int | None, output_names: Sequence[str] | None,
            axes: Mapping[str, Mapping[int, str]]) -> tuple[onnx.ModelProto, list[Initializer]]:
     clash = set(names) & set(params)
     if clash:
@@ -417,7 +434,17 @@ def _build(symbol: mx.sym.Symbol, params: Mapping[str, mx.nd.NDArray], names: Se
     params = {k: v for k, v in params.items() if k in used}
     traced = analyse(symbol, names, dict(zip(names, map(tuple, shapes))), dict(zip(names, map(np.dtype, dtypes))),
                      params, {k: list(v) for k, v in axes.items() if k in names})
-    return build_model(traced, opset, output_names, axes)
+    if opset is not None:
+        return build_model(traced, opset, output_names, axes)
+    # Default opset: the newest at which onnxruntime can run every operator of this model.
+    opset = max_opset()
+    while True:
+        model, initializers = build_model(traced, opset, output_names, axes)
+        op_types = {node.op_type for node in model.graph.node}
+        runnable = newest_runnable_opset(op_types, opset, MIN_EXPORT_OPSET)
+        if runnable == opset:
+            return model, initializers
+        opset = runnable
 
 
 def export_symbol(
@@ -463,8 +490,8 @@ def export_symbol(
 def run_symbol(symbol: mx.sym.Symbol, params: Mapping[str, mx.nd.NDArray],
                inputs: Mapping[str, mx.nd.NDArray]) -> list[np.ndarray]:
     """MXNet's outputs of ``symbol`` for ``inputs`` (inference mode)."""
-    args = {n: (inputs[n] if n in inputs else params[n]) for n in symbol.list_arguments()}
-    aux = {n: params[n] for n in symbol.list_auxiliary_states()}
+    args = [inputs[n] if n in inputs else params[n] for n in symbol.list_arguments()]
+    aux = [params[n] for n in symbol.list_auxiliary_states()]
     executor = symbol.bind(mx.cpu(), args=args, aux_states=aux, grad_req="null")
     executor.forward(is_train=False)
     return [o.asnumpy() for o in executor.outputs]

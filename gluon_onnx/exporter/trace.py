@@ -100,29 +100,37 @@ def flatten_outputs(out: object) -> list:
     return [out]
 
 
+def _visible_outputs(node: MxNode, total: int, cache: dict) -> int:
+    """How many outputs of ``node`` a symbol exposes (BatchNorm: 1 of 3, RNN: 1 to 3, ...)."""
+    if total <= 1:
+        return 1
+    key = (node.op, json.dumps(node.attrs.raw, sort_keys=True), len(node.inputs))
+    if key not in cache:
+        count = len(node.inputs)
+        nodes = [{"op": "null", "name": f"in{i}", "inputs": []} for i in range(count)]
+        nodes.append({"op": node.op, "name": "probe", "attrs": node.attrs.raw,
+                      "inputs": [[i, 0, 0] for i in range(count)]})
+        graph = {"nodes": nodes, "arg_nodes": list(range(count)), "heads": [[count, 0, 0]],
+                 "attrs": {"mxnet_version": ["int", 10901]}}
+        probe = mx.sym.load_json(json.dumps(graph))
+        cache[key] = len(probe.get_internals().list_outputs()) - count
+    return cache[key]
+
+
 def _map_entries(nodes: list[MxNode], node_row_ptr: Sequence[int], names: list[str]) -> None:
     """Assign each node its visible outputs in ``internals.list_outputs()`` order."""
     pos = 0
+    cache: dict = {}
     for i, node in enumerate(nodes):
         node.first_entry = pos
         if node.is_variable:
-            if pos >= len(names) or names[pos] != node.name:
-                raise ExportError(f"cannot align symbol internals with node {node.name!r}")
-            node.output_names = [node.name]
-            pos += 1
-            continue
-        total = node_row_ptr[i + 1] - node_row_ptr[i] if node_row_ptr else 1
-        prefix = node.name + "_"
-        count = 0
-        while count < max(total, 1) and pos + count < len(names) and names[pos + count].startswith(prefix):
-            count += 1
-            # the next node's first output may share the prefix: stop if the rest cannot fit otherwise
-            remaining_nodes = len(nodes) - i - 1
-            if len(names) - (pos + count) < remaining_nodes:
-                break
-        if count == 0:
-            raise ExportError(f"cannot align symbol internals with node {node.name!r}")
+            count = 1
+        else:
+            total = node_row_ptr[i + 1] - node_row_ptr[i] if node_row_ptr else 1
+            count = _visible_outputs(node, total, cache)
         node.output_names = names[pos:pos + count]
+        if len(node.output_names) != count or (node.is_variable and node.output_names[0] != node.name):
+            raise ExportError(f"cannot align symbol internals with node {node.name!r}")
         pos += count
     if pos != len(names):
         raise ExportError("cannot align symbol internals with the symbol's nodes")
@@ -130,7 +138,8 @@ def _map_entries(nodes: list[MxNode], node_row_ptr: Sequence[int], names: list[s
 
 def parse_symbol(symbol: mx.sym.Symbol) -> tuple[list[MxNode], list[Entry], mx.sym.Symbol]:
     """Nodes and heads of a symbol's JSON, aligned with its internals."""
-    graph = json.loads(symbol.tojson())
+    # keep amp_cast/amp_multicast nodes: get_internals() has them, and so must the node list
+    graph = json.loads(symbol.tojson(remove_amp_cast=False))
     nodes = []
     for index, raw in enumerate(graph["nodes"]):
         attrs = raw.get("attrs", raw.get("attr", raw.get("param", {}))) or {}

@@ -26,6 +26,15 @@ def cast(tx: NodeTranslator) -> str:
     return tx.cast(tx.input(0), dtype)
 
 
+@translation("amp_multicast")
+def amp_multicast(tx: NodeTranslator) -> list[str]:
+    outputs = []
+    for i in range(tx.num_inputs):
+        x = tx.input(i)
+        outputs.append(x if tx.out_dtype(i) == tx.in_dtype(i) else tx.cast(x, tx.out_dtype(i)))
+    return outputs
+
+
 # --- reshape -------------------------------------------------------------------------------------
 @dataclass
 class _Dim:
