@@ -1,4 +1,4 @@
-"""Command line: ``gluon-onnx demo | info | check``.
+"""Command line: ``gluon-onnx demo | info | check | export``.
 
 Subcommands are registered in :data:`COMMANDS`; other modules (export, zoo) add theirs.
 """
@@ -129,6 +129,9 @@ def check(args: argparse.Namespace) -> int:
     ok = _print_comparisons(compare_with_onnxruntime(net, loaded.proto, feeds, rtol=args.rtol))
     print("result:", "ok" if ok else "MISMATCH")
     return 0 if ok else 1
+
+
+from .exporter import cli as _export_cli  # noqa: E402, F401  (registers "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
