@@ -85,9 +85,13 @@ class TracedGraph:
                 raise ExportError(f"entry {node.name!r} depends on {name!r}, which has no value at export time")
             args[name] = self.params[name]
         aux = {name: self.params[name] for name in sym.list_auxiliary_states()}
-        executor = sym.bind(mx.cpu(), args=args, aux_states=aux, grad_req="null")
-        executor.forward(is_train=False)
-        return executor.outputs[0].asnumpy()
+        try:
+            executor = sym.bind(mx.cpu(), args=args, aux_states=aux, grad_req="null")
+            executor.forward(is_train=False)
+            return executor.outputs[0].asnumpy()
+        except mx.base.MXNetError as exc:
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            raise ExportError(f"cannot evaluate {node.name!r} at export time: {lines[-1] if lines else exc}") from None
 
 
 def flatten_outputs(out: object) -> list:

@@ -242,7 +242,7 @@ _UNARY = {
     "Softsign": ["softsign"],
     "Floor": ["floor", "_npi_floor"],
     "Ceil": ["ceil", "_npi_ceil"],
-    "Round": ["rint", "_npi_rint"],
+    "Round": ["_npi_rint"],
     "Sign": ["sign", "_npi_sign"],
     "Erf": ["erf"],
 }
@@ -281,6 +281,13 @@ def round_half_away(tx: NodeTranslator) -> str:
     half = tx.scalar(0.5, tx.in_dtype(0), "half")
     magnitude = tx.node("Floor", [tx.node("Add", [tx.node("Abs", [x]), half])])
     return tx.node("Mul", [tx.node("Sign", [x]), magnitude])
+
+
+@translation("rint")
+def rint(tx: NodeTranslator) -> str:
+    # MXNet's rint rounds halves down (floor when the fraction is <= 0.5)
+    shifted = tx.node("Sub", [tx.input(0), tx.scalar(0.5, tx.in_dtype(0), "half")])
+    return tx.node("Ceil", [shifted])
 
 
 @translation(["trunc", "fix", "_npi_trunc", "_npi_fix"])

@@ -372,10 +372,8 @@ def softmax_output(tx: NodeTranslator) -> str:
 
 @translation("SoftmaxActivation")
 def softmax_activation(tx: NodeTranslator) -> str:
-    x = tx.input(0)
-    if tx.attrs.str("mode", "instance") == "channel":
-        return tx.node("Softmax", [x], axis=1)
-    return _flat_softmax(tx, x)
+    axis = 1 if tx.attrs.str("mode", "instance") == "channel" else -1
+    return tx.node("Softmax", [tx.input(0)], axis=axis)
 
 
 # --- embedding --------------------------------------------------------------------------------------
@@ -400,10 +398,10 @@ def _resize_sizes(tx: NodeTranslator, x: str, spatial: list[object]) -> str:
 
 @translation("UpSampling")
 def upsampling(tx: NodeTranslator) -> str:
-    if tx.attrs.int("num_args", 1) != 1:
-        raise tx.fail("UpSampling of several inputs is not supported")
     scale = tx.attrs.int("scale")
     kind = tx.attrs.str("sample_type")
+    if kind == "nearest" and tx.attrs.int("num_args", 1) != 1:
+        raise tx.fail("nearest UpSampling of several inputs is not supported")
     x = tx.input(0)
     if kind == "nearest":
         dtype = np.float32

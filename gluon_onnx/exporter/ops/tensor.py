@@ -408,8 +408,16 @@ def generator(tx: NodeTranslator) -> str:
     """Operators without inputs: their value is computed by MXNet at export time."""
     if any(tx.out_dynamic(0)):
         raise tx.fail("the shape of this constant follows a dynamic input dimension")
+    shape, dtype = tx.out_shape(0), tx.out_dtype(0)
+    fill = {"_zeros": 0.0, "_zeros_without_dtype": 0.0, "_npi_zeros": 0.0, "_ones": 1.0, "_npi_ones": 1.0}
+    if tx.op in fill:
+        # shapes with unknown (0) entries are only known after inference
+        return tx.const(np.full(shape, fill[tx.op], dtype=dtype), "value")
+    if tx.op in ("_full", "_npi_full"):
+        return tx.const(np.full(shape, tx.attrs.float("value", tx.attrs.float("fill_value", 0.0)), dtype=dtype),
+                        "value")
     value = tx.session.traced.evaluate((tx.mx.index, 0))
-    return tx.const(value.astype(tx.out_dtype(0)), "value")
+    return tx.const(value.astype(dtype).reshape(shape), "value")
 
 
 @translation("_contrib_arange_like")
