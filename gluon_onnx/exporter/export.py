@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import mmap
 import os
 import shutil
 import tempfile
@@ -293,7 +294,9 @@ def save_model(
         buffer = io.BytesIO()
         write_model(model, initializers, buffer)
         result = onnx.ModelProto()
-        result.ParseFromString(buffer.getvalue())
+        view = buffer.getbuffer()
+        result.ParseFromString(view)
+        view.release()
         del buffer
         if check is not None:
             check(result)
@@ -321,7 +324,22 @@ def save_model(
         os.replace(tmp_model, os.path.join(directory, base))
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    return onnx.load(path, load_external_data=False)
+    return _load_written(path)
+
+
+def _load_written(path: str) -> onnx.ModelProto:
+    """Parse the written file straight from a memory map (no Python copy of its bytes)."""
+    model = onnx.ModelProto()
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return model
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                model.ParseFromString(view)
+            finally:
+                view.release()
+    return model
 
 
 def _checker(feeds: Mapping[str, np.ndarray], reference: Sequence[np.ndarray], output_names: Sequence[str],

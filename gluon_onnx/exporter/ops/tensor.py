@@ -104,9 +104,18 @@ def _dim_tensor(tx: NodeTranslator, x: str, dim: _Dim) -> str:
     return value
 
 
+def _check_fixed_target(tx: NodeTranslator) -> None:
+    if any(tx.in_dynamic(0)) and not any(tx.out_dynamic(0)):
+        raise tx.fail(
+            f"reshapes an input with dynamic dimensions to the fixed shape {tx.out_shape(0)}: the network only "
+            "works for the sample's sizes on those axes; remove them from dynamic_axes"
+        )
+
+
 @translation(["Reshape", "reshape"])
 def reshape(tx: NodeTranslator) -> str:
     x = tx.input(0)
+    _check_fixed_target(tx)
     out_dynamic = tx.out_dynamic(0)
     if sum(out_dynamic) <= 1:
         return tx.node("Reshape", [x, tx.target_shape(0)])
@@ -129,6 +138,7 @@ def reshape(tx: NodeTranslator) -> str:
 @translation(["_np_reshape", "_npx_reshape"])
 def np_reshape(tx: NodeTranslator) -> str:
     x = tx.input(0)
+    _check_fixed_target(tx)
     if sum(tx.out_dynamic(0)) <= 1:
         return tx.node("Reshape", [x, tx.target_shape(0)])
     raise tx.fail("numpy reshape with several dynamic dimensions is not supported")
