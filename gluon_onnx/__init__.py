@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from . import errors, limits
-from .exporter import export_block
+from .exporter import export_block as export_block
 from .importer import OnnxBlock, load_block
 
 __version__ = "0.1.0"
 
-__all__ = ["OnnxBlock", "errors", "export_block", "limits", "load_block", "__version__"]
+__all__ = ["OnnxBlock", "errors", "limits", "load_block", "__version__"]

@@ -1,4 +1,4 @@
-"""Command line: ``gluon-onnx demo | info | check | export``.
+"""Command line: ``gluon-onnx demo | info | check``.
 
 Subcommands are registered in :data:`COMMANDS`; other modules (export, zoo) add theirs.
 """
@@ -101,6 +101,20 @@ def info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_export(p: argparse.ArgumentParser) -> None:
+    from .exporter.cli import configure  # noqa: PLC0415
+
+    configure(p)
+
+
+@command("export", _configure_export)
+def export(args: argparse.Namespace) -> int:
+    """Export a Gluon/GluonCV model-zoo network or a symbol.json + params checkpoint to ONNX."""
+    from .exporter.cli import run  # noqa: PLC0415
+
+    return run(args)
+
+
 def _configure_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="path to an .onnx file")
     p.add_argument("--size", action="append", default=[], metavar="NAME=N",
@@ -129,9 +143,6 @@ def check(args: argparse.Namespace) -> int:
     ok = _print_comparisons(compare_with_onnxruntime(net, loaded.proto, feeds, rtol=args.rtol))
     print("result:", "ok" if ok else "MISMATCH")
     return 0 if ok else 1
-
-
-from .exporter import cli as _export_cli  # noqa: E402, F401  (registers "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

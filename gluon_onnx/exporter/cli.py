@@ -7,11 +7,11 @@ import glob
 import os
 import time
 
-from ..cli import command
 from ..errors import ExportError
 
 
-def _configure(p: argparse.ArgumentParser) -> None:
+def configure(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``gluon-onnx export``."""
     p.add_argument("model", help="GluonCV or Gluon model-zoo name (e.g. resnet50_v1b), or a symbol file "
                                  "(prefix-symbol.json, with --params or as symbol.json+weights.params)")
     p.add_argument("output", help="path of the .onnx file to write")
@@ -76,8 +76,7 @@ def _symbol_files(args: argparse.Namespace) -> tuple[str, str]:
     return symbol, params
 
 
-@command("export", _configure)
-def export(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Export a model-zoo network or an MXNet checkpoint (symbol.json + params) to ONNX."""
     import mxnet as mx  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
