@@ -263,6 +263,8 @@ def block_parameters(block: mx.gluon.Block) -> dict[str, mx.nd.NDArray]:
             data = param.list_data()[0]
         except (RuntimeError, mx.base.MXNetError, AssertionError):
             continue  # not initialized: the graph will report it if it needs it
+        if hasattr(data, "as_nd_ndarray"):  # numpy-mode (npx.set_np) parameters
+            data = data.as_nd_ndarray()
         values[param.name] = data
         values.setdefault(name, data)
     return values
@@ -278,14 +280,21 @@ def trace_block(
         raise ExportError(
             f"{type(block).__name__} is not a HybridBlock: only HybridBlocks have a symbolic graph to export"
         )
+    numpy_mode = mx.util.is_np_array()
+    if numpy_mode:  # Gluon 2-style blocks (npx.set_np): numpy arrays and symbols in, _npi_* operators
+        args = [a.as_np_ndarray() if hasattr(a, "as_np_ndarray") else a for a in args]
     with mx.autograd.predict_mode():
         outputs = flatten_outputs(block(*args))
+    outputs = [o.as_nd_ndarray() if hasattr(o, "as_nd_ndarray") else o for o in outputs]
     for out in outputs:
         if not isinstance(out, mx.nd.NDArray):
             raise ExportError(f"the block returned a {type(out).__name__}; only NDArray outputs can be exported")
     variables = [mx.sym.var(name) for name in input_names]
+    if numpy_mode:
+        variables = [v.as_np_ndarray() for v in variables]
     with mx.autograd.predict_mode():
         symbols = flatten_outputs(block(*variables))
+    symbols = [s.as_nd_ndarray() if hasattr(s, "as_nd_ndarray") else s for s in symbols]
     if len(symbols) != len(outputs):
         raise ExportError(
             f"the block returns {len(outputs)} outputs for NDArrays but {len(symbols)} for Symbols"
