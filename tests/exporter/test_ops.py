@@ -52,6 +52,17 @@ def _boxes(n: int, classes: int = 3, seed: int = 0) -> np.ndarray:
     return np.concatenate([ids, scores, xy, xy + wh], axis=1).astype(np.float32)
 
 
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)
+
+
+def _anchors(n: int) -> np.ndarray:
+    rng = np.random.RandomState(3)
+    corner = rng.uniform(0.0, 0.7, (n, 2))
+    return np.concatenate([corner, corner + rng.uniform(0.1, 0.3, (n, 2))], axis=1)[None].astype(np.float32)
+
+
 CASES = {
     # --- pooling / convolution ---
     "pool_avg_full_exclude_pad": Case(lambda: mx.sym.Pooling(V("x"), kernel=(3, 3), stride=(2, 2), pad=(1, 1),
@@ -333,6 +344,15 @@ CASES = {
     "roi_pooling": Case(lambda: mx.sym.ROIPooling(V("x"), V("rois"), pooled_size=(2, 2), spatial_scale=1.0),
                         {"x": r(1, 2, 6, 6), "rois": np.array([[0, 0, 0, 4, 4], [0, 1, 2, 5, 5]], np.float32)},
                         opsets=(13, 21)),
+    "multibox_detection": Case(lambda: mx.sym.contrib.MultiBoxDetection(V("cls"), V("loc"), V("anchors"),
+                                                                       threshold=0.2, nms_threshold=0.3),
+                               {"cls": _softmax(RNG.normal(0, 2, (2, 4, 20)), 1), "loc": r(2, 80, low=-0.5, high=0.5),
+                                "anchors": _anchors(20)}, dynamic={"cls": [0], "loc": [0]}),
+    "multibox_detection_force_topk": Case(lambda: mx.sym.contrib.MultiBoxDetection(V("cls"), V("loc"), V("anchors"),
+                                                                                   threshold=0.1, force_suppress=True,
+                                                                                   nms_topk=30, clip=False),
+                                          {"cls": _softmax(RNG.normal(0, 2, (1, 3, 20)), 1),
+                                           "loc": r(1, 80, low=-0.5, high=0.5), "anchors": _anchors(20)}),
     "multibox_prior": Case(lambda: mx.sym.contrib.MultiBoxPrior(V("x"), sizes=(0.3, 0.5), ratios=(1, 2)),
                            {"x": r(1, 2, 4, 4)}),
 }

@@ -246,3 +246,89 @@ def multibox_prior(tx: NodeTranslator) -> str:
     sample = mx.nd.zeros((1, 1) + tuple(shape[2:]), dtype=tx.in_dtype(0))
     anchors = mx.nd.contrib.MultiBoxPrior(sample, **tx.attrs.raw).asnumpy()
     return tx.const(anchors, "anchors")
+
+
+@translation(["MultiBoxDetection", "_contrib_MultiBoxDetection"])
+def multibox_detection(tx: NodeTranslator) -> str:
+    """SSD's decoding + per-class NMS: rows [id, score, xmin, ymin, xmax, ymax] sorted by score.
+
+    Detections suppressed by NMS keep their score and box with id -1; anchors below the
+    threshold are rows of -1. (MXNet leaves unspecified values in rows past ``nms_topk``;
+    they are -1 here.)
+    """
+    if tx.attrs.int("background_id", 0) != 0:
+        raise tx.fail("only background_id=0 is supported")
+    cls_prob, loc_pred, anchors = tx.input(0), tx.input(1), tx.input(2)
+    dtype = tx.in_dtype(0)
+    classes = tx.in_shape(0)[1] - 1
+    n_anchors = tx.in_shape(2)[1]
+    if tx.in_dynamic(2)[1]:
+        raise tx.fail("the number of anchors must be fixed")
+    variances = tx.attrs.floats("variances", (0.1, 0.1, 0.2, 0.2))
+    threshold = tx.attrs.float("threshold", 0.01)
+    topk = tx.attrs.int("nms_topk", -1)
+    ninf = tx.scalar(-np.inf, dtype, "ninf")
+
+    foreground = tx.slice(cls_prob, [1], [INT64_MAX], [1])                     # (B, C, N)
+    score = tx.reduce("ReduceMax", foreground, [1], False)                     # (B, N)
+    class_id = tx.cast(tx.node("ArgMax", [foreground], axis=1, keepdims=0), dtype)
+    valid = tx.node("GreaterOrEqual", [score, tx.scalar(threshold, dtype, "threshold")])
+
+    # decode: corner anchors, center offsets scaled by the variances
+    loc = tx.node("Reshape", [loc_pred, tx.ints([0, -1, 4], "loc_shape")])
+    l0, l1, l2, l3 = _split_last(tx, loc, 4)
+    a0, a1, a2, a3 = _split_last(tx, anchors, 4)
+    half = tx.scalar(0.5, dtype, "half")
+    aw, ah = tx.node("Sub", [a2, a0]), tx.node("Sub", [a3, a1])
+    ax = tx.node("Mul", [tx.node("Add", [a0, a2]), half])
+    ay = tx.node("Mul", [tx.node("Add", [a1, a3]), half])
+
+    def var(i: int) -> str:
+        return tx.scalar(variances[i], dtype, f"variance{i}")
+
+    ox = tx.node("Add", [tx.node("Mul", [tx.node("Mul", [l0, var(0)]), aw]), ax])
+    oy = tx.node("Add", [tx.node("Mul", [tx.node("Mul", [l1, var(1)]), ah]), ay])
+    hw = tx.node("Mul", [tx.node("Mul", [tx.node("Exp", [tx.node("Mul", [l2, var(2)])]), aw]), half])
+    hh = tx.node("Mul", [tx.node("Mul", [tx.node("Exp", [tx.node("Mul", [l3, var(3)])]), ah]), half])
+    box = tx.node("Concat", [tx.node("Sub", [ox, hw]), tx.node("Sub", [oy, hh]), tx.node("Add", [ox, hw]),
+                             tx.node("Add", [oy, hh])], axis=-1)
+    if tx.attrs.bool("clip", True):
+        box = tx.node("Clip", [box, tx.scalar(0.0, dtype, "zero"), tx.scalar(1.0, dtype, "one")])
+    rows = tx.node("Concat", [tx.unsqueeze(class_id, [2]), tx.unsqueeze(score, [2]), box], axis=2)
+
+    # sort the valid detections by score, keep the first nms_topk
+    masked = tx.node("Where", [valid, score, ninf])
+    count = tx.ints([n_anchors], "anchors")
+    sorted_scores, order = tx.node("TopK", [masked, count], 2, axis=1, largest=1, sorted=1)
+    rows = _gather_rows(tx, rows, order)
+    considered = tx.node("Greater", [sorted_scores, ninf])
+    if 0 < topk < n_anchors:
+        positions = tx.node("Range", [tx.scalar(0, np.int64, "start"), tx.scalar(n_anchors, np.int64, "stop"),
+                                      tx.scalar(1, np.int64, "step")])
+        in_topk = tx.node("Less", [positions, tx.scalar(topk, np.int64, "topk")])
+        considered = tx.node("And", [considered, tx.unsqueeze(in_topk, [0])])
+    nms_scores = tx.node("Where", [considered, sorted_scores, ninf])
+    sorted_ids = _column(tx, rows, 0)
+    if tx.attrs.bool("force_suppress", False):
+        class_scores = tx.unsqueeze(nms_scores, [1])
+    else:
+        class_ids = tx.const(np.arange(classes, dtype=dtype).reshape(1, classes, 1), "class_ids")
+        one_hot = tx.node("Equal", [tx.unsqueeze(sorted_ids, [1]), class_ids])
+        class_scores = tx.node("Where", [one_hot, tx.unsqueeze(nms_scores, [1]), ninf])
+    boxes = tx.slice(rows, [2], [6], [2])
+    selected = tx.node(
+        "NonMaxSuppression",
+        [boxes, class_scores, tx.ints([np.iinfo(np.int32).max], "max_boxes"),
+         tx.const(np.array([tx.attrs.float("nms_threshold", 0.5)], np.float32), "iou"),
+         tx.const(np.array([np.finfo(np.float32).min], np.float32), "score_threshold")],
+    )
+    box_index = tx.node("Gather", [selected, tx.ints([0, 2], "batch_box")], axis=1)
+    zeros = tx.node("ConstantOfShape", [tx.shape_of(nms_scores)], value=numpy_helper.from_array(np.zeros(1, dtype)))
+    ones = tx.node("ConstantOfShape", [tx.slice(tx.shape_of(selected), [0], [1], [0])],
+                   value=numpy_helper.from_array(np.ones(1, dtype)))
+    kept = tx.node("Cast", [tx.node("ScatterND", [zeros, box_index, ones])], to=9)
+    minus_one = tx.scalar(-1.0, dtype, "minus_one")
+    ids = tx.unsqueeze(tx.node("Where", [kept, sorted_ids, minus_one]), [2])
+    rest = tx.slice(rows, [1], [6], [2])
+    result = tx.node("Concat", [ids, rest], axis=2)
+    return tx.node("Where", [tx.unsqueeze(considered, [2]), result, minus_one])
