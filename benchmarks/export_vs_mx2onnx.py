@@ -84,6 +84,8 @@ def _install_onnx_mapping_shim() -> None:
 
 def _build(name: str, source: str, size: int, seed: int = 0):  # noqa: ANN202
     import mxnet as mx  # noqa: PLC0415
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import numpy as np  # noqa: PLC0415
 
     rng = np.random.default_rng(seed)
@@ -105,24 +107,10 @@ def _build(name: str, source: str, size: int, seed: int = 0):  # noqa: ANN202
             net = get_model(name, pretrained=False, **kwargs)
         width = 192 if name.startswith("simple_pose") else size
         x = mx.nd.array(rng.uniform(0, 1, (1, 3, size, width)).astype(np.float32))
-    for param in net.collect_params().values():
-        init = None if isinstance(param, mx.gluon.parameter.Constant) else mx.init.Zero()
-        param.initialize(init=init, force_reinit=True)
-    with mx.autograd.predict_mode():
-        net(x)
-    for param in net.collect_params().values():
-        if isinstance(param, mx.gluon.parameter.Constant):
-            continue
-        shape = param.shape
-        if param.name.endswith(("running_var", "moving_var", "gamma")):
-            value = rng.uniform(0.6, 1.4, shape)
-        elif param.name.endswith(("running_mean", "moving_mean", "beta", "bias")):
-            value = rng.normal(0.0, 0.05, shape)
-        elif len(shape) >= 2:
-            value = rng.standard_normal(shape, dtype=np.float32) / np.sqrt(max(int(np.prod(shape[1:])), 1))
-        else:
-            value = rng.uniform(-0.1, 0.1, shape)
-        param.set_data(mx.nd.array(np.asarray(value, np.float32)))
+    # the tests' seeded weights: fan-in scaled, non-trivial BatchNorm statistics
+    from tests.exporter.util import randomize  # noqa: PLC0415
+
+    randomize(net, [x], seed=seed)
     return net, x
 
 
@@ -152,7 +140,6 @@ def _verify(path: str, net: object, x: object, kind: str) -> tuple[bool, str]:
     if len(ours) < len(refs):
         return False, f"{len(ours)} outputs instead of {len(refs)}"
     if kind == "det":
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         from tests.exporter.util import assert_same_detections  # noqa: PLC0415
 
         try:
