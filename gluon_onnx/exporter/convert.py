@@ -325,6 +325,8 @@ class Session:
         except AttrParseError as exc:
             self._poison(node, tx.fail(str(exc)))
             return
+        except Exception as exc:  # a bug in a translation: name the node it failed on
+            raise tx.fail(f"translation failed ({type(exc).__name__}: {exc})") from exc
         outputs = list(result) if isinstance(result, (list, tuple)) else [result]
         if len(outputs) < node.num_outputs:
             outputs += [None] * (node.num_outputs - len(outputs))
