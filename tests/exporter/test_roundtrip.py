@@ -83,6 +83,42 @@ def test_exported_model_roundtrip(name, tmp_path):
     assert_close(run_onnxruntime(second, feeds), run_onnxruntime(first, feeds), rtol=1e-6)
 
 
+GLUONCV_ROUNDTRIP = [
+    pytest.param("se_resnet18_v1", 32, id="se_resnet18_v1"),
+    pytest.param("mobilenetv3_small", 32, id="mobilenetv3_small"),
+    pytest.param("simple_pose_resnet18_v1b", 64, id="simple_pose"),
+    pytest.param("ssd_512_mobilenet1.0_voc", 128, id="ssd", marks=pytest.mark.slow),
+    pytest.param("yolo3_mobilenet1.0_voc", 128, id="yolo3", marks=pytest.mark.slow),
+    pytest.param("center_net_resnet18_v1b_voc", 128, id="center_net", marks=pytest.mark.slow),
+    pytest.param("faster_rcnn_resnet50_v1b_voc", 128, id="faster_rcnn", marks=pytest.mark.slow),
+    pytest.param("psp_resnet50_ade", 64, id="psp", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("name,size", GLUONCV_ROUNDTRIP)
+def test_gluoncv_export_roundtrip(name, size, tmp_path):
+    pytest.importorskip("gluoncv")
+    from gluoncv.model_zoo import get_model  # noqa: PLC0415
+
+    kwargs = {} if name.startswith(("se_", "mobilenet")) else {"pretrained_base": False}
+    if name.startswith("psp"):
+        kwargs.update(crop_size=size, base_size=size)
+    net = get_model(name, pretrained=False, **kwargs)
+    if "rcnn" in name:
+        net.rpn._test_pre_nms, net.rpn._test_post_nms, net._rpn_test_post_nms = 200, 50, 50
+    x = mx.nd.array(np.random.RandomState(0).uniform(0, 1, (1, 3, size, size)).astype(np.float32))
+    randomize(net, [x])
+    first = export_block(net, x, tmp_path / "first.onnx")
+    try:
+        block = load_block(str(tmp_path / "first.onnx"))
+    except UnsupportedOperatorError as exc:
+        pytest.skip(f"the importer cannot load this export yet: {exc}")
+    second = export_block(block, None, tmp_path / "second.onnx")
+    assert [n.name for n in second.graph.node] == [n.name for n in first.graph.node]
+    feeds = {"data": x.asnumpy()}
+    assert_close(run_onnxruntime(second, feeds), run_onnxruntime(first, feeds), rtol=1e-6)
+
+
 def test_fine_tuned_weights_are_exported(tmp_path):
     path, original, feeds = _gluon_export(tmp_path, "resnet18_v1")
     block = load_block(str(path), dynamic_batch=True)
