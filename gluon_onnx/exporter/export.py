@@ -22,8 +22,6 @@ from .registry import MIN_EXPORT_OPSET
 from .runtime import newest_runnable_opset
 from .trace import TracedGraph, analyse, block_parameters, trace_block
 
-InputSpec = object  # NDArray | np.ndarray | shape tuple
-
 
 # --- opsets ---------------------------------------------------------------------------------
 def _ort_accepts(opset: int) -> bool:
@@ -205,23 +203,24 @@ def build_model(
     if clash:
         raise ExportError(f"output names {sorted(clash)} are also input names")
     final_outputs = []
-    used: set[str] = set()
+    renamed: dict[str, str] = {}
     for head, name in zip(heads, names):
+        head = renamed.get(head, head)
         if head == name:
-            used.add(name)
             final_outputs.append(name)
             continue
         taken = name in produced or name in graph.initializers
-        if head in produced and head not in used and head not in names and not taken:
+        if head in produced and head not in names and not taken:
+            # the producing node writes the output directly
             _rename_tensor(graph, head, name)
             produced.discard(head)
             produced.add(name)
+            renamed[head] = name
         else:
             if taken:
                 raise ExportError(f"output name {name!r} is already the name of another tensor")
             node_name = graph.unique_node(f"{name}_identity")
             graph.nodes.append(helper.make_node("Identity", [head], [name], name=node_name))
-        used.add(name)
         final_outputs.append(name)
     graph.prune(final_outputs)
 

@@ -113,3 +113,19 @@ def test_export_holds_one_tensor_copy_at_a_time(tmp_path):
         assert len(model.graph.initializer) == 8
     assert peaks["file"] < 1.5 * tensor_bytes  # streamed to disk, parsed back from a memory map
     assert peaks["memory"] < 4 * tensor_bytes + 2 * tensor_bytes  # the serialized model itself, plus slack
+
+
+class _Duplicates(nn.HybridBlock):
+    def hybrid_forward(self, F, x):
+        y = x * 2
+        return y, y, x
+
+
+def test_repeated_and_passthrough_outputs():
+    x = mx.nd.array([[1.0, -2.0, 3.0]])
+    model = export_block(_Duplicates(), x, output_names=["a", "b", "c"], check=True)
+    assert [o.name for o in model.graph.output] == ["a", "b", "c"]
+    assert [n.op_type for n in model.graph.node] == ["Mul", "Identity", "Identity"]
+    a, b, c = run_onnxruntime(model, {"data": x.asnumpy()})
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(c, x.asnumpy())
