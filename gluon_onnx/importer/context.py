@@ -48,7 +48,7 @@ class ConstantProvider:
 class NodeContext:
     """Per-node view handed to converters as their first argument ``cx``."""
 
-    __slots__ = ("F", "symbolic", "step", "executor", "env", "ctx", "params")
+    __slots__ = ("F", "symbolic", "step", "executor", "env", "ctx", "params", "subgraph_runs")
 
     def __init__(self, F: object, step: Step, executor: Executor, env: dict, ctx: object,
                  params: dict | None = None):
@@ -58,6 +58,7 @@ class NodeContext:
         self.executor = executor
         self.env = env
         self.ctx = ctx
+        self.subgraph_runs = 0
         self.params = params if params is not None else {}
 
     # --- identity ----------------------------------------------------------------
@@ -194,6 +195,8 @@ class NodeContext:
         for d in dims:
             if isinstance(d, Dim):
                 return
+            if int(d) < 0:
+                raise self.fail(f"negative size in the shape {tuple(dims)}")
             total *= int(d)
         if total > limits.MAX_TENSOR_ELEMENTS:
             raise ResourceLimitError(
@@ -242,11 +245,40 @@ class NodeContext:
         Returns the subgraph's outputs. ``F`` overrides ``cx.F`` (e.g. ``mx.sym`` inside
         ``F.contrib.foreach``).
         """
+        self.subgraph_runs += 1
+        if self.subgraph_runs > limits.MAX_LOOP_ITERATIONS:
+            raise ResourceLimitError(
+                f"{self.op_type} node {self.name!r} ran its subgraph more than "
+                f"gluon_onnx.limits.MAX_LOOP_ITERATIONS = {limits.MAX_LOOP_ITERATIONS} times"
+            )
         plan = graph.plan if isinstance(graph, Subgraph) else graph
         if isinstance(inputs, Mapping):
             inputs = [inputs.get(name) for name in plan.inputs]
         executor = Executor(plan, self.executor.provider, scope=f"{id(plan)}/")
         return executor.run(F or self.F, list(inputs), self.params, self.ctx, outer_env=self.env)
+
+
+def _check_sizes(step: Step, outputs: Sequence[object]) -> None:
+    """Imperative mode: refuse outputs over the element budget before anything reads them.
+
+    Converters check the sizes they compute from static values; this catches the rest (MXNet
+    computes output shapes synchronously, the allocation happens later on its engine).
+    """
+    for name, value in zip(step.outputs, outputs):
+        if not isinstance(value, mx.nd.NDArray):
+            continue
+        try:
+            shape = value.shape
+        except mx.base.MXNetError:  # MXNet refuses to even report shapes over 2**31 elements
+            shape = None
+        total = 1
+        for d in shape or ():
+            total *= d
+        if shape is None or total > limits.MAX_TENSOR_ELEMENTS:
+            raise ResourceLimitError(
+                f"{step.op_type} node {step.name!r} produced tensor {name!r} of shape {shape or 'over 2**31 elements'}"
+                f", over gluon_onnx.limits.MAX_TENSOR_ELEMENTS = {limits.MAX_TENSOR_ELEMENTS}"
+            )
 
 
 _NAME_SAFE = re.compile(r"[^0-9A-Za-z_]")
@@ -480,6 +512,8 @@ class Executor:
                 )
             result = self._call(step, cx, args, symbolic)
             outs = result if isinstance(result, (list, tuple)) else (result,)
+            if not symbolic:
+                _check_sizes(step, outs)
             for name, value in zip(step.outputs, outs):
                 if name:
                     env[name] = value

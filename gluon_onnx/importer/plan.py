@@ -22,9 +22,9 @@ from onnx import TensorProto
 
 from .. import limits
 from ..dtypes import np_dtype
-from ..errors import ConversionError, InvalidModelError, UnsupportedOperatorError
+from ..errors import ConversionError, InvalidModelError, ResourceLimitError, UnsupportedOperatorError
 from ..model import LoadedModel
-from . import shapes
+from . import budget, shapes
 from .registry import ConverterSpec, convert_attributes, lookup
 from .shapes import SymArray
 from .symdim import Dim, NotStatic, Symbol
@@ -261,6 +261,7 @@ class _Builder:
         else:
             self._subgraph_infos()
         self._seed_inputs(inputs)
+        self._check_sizes()
         steps = self._walk(order, inputs)
         if self.unsupported and self.outer is None:
             raise _unsupported_error(self.unsupported)
@@ -557,6 +558,24 @@ class _Builder:
         self._dim_params[name] = d
         return name
 
+    def _check_sizes(self) -> None:
+        """Refuse tensors whose known size is over the budget (declared or inferred), before anything runs."""
+        outer_infos = self.outer.infos if self.outer is not None else {}
+        for name, info in self.infos.items():
+            shape = info.shape
+            if not shape or outer_infos.get(name) is info or not all(isinstance(d, int) for d in shape):
+                continue
+            total = 1
+            for d in shape:
+                total *= max(d, 0)
+            if total > limits.MAX_TENSOR_ELEMENTS:
+                producer = self.producer.get(name)
+                origin = f"output of {producer.op_type} node {producer.name!r}" if producer is not None else "declared"
+                raise ResourceLimitError(
+                    f"tensor {name!r} ({origin}) has shape {shape}: {total} elements, over "
+                    f"gluon_onnx.limits.MAX_TENSOR_ELEMENTS = {limits.MAX_TENSOR_ELEMENTS}"
+                )
+
     def _dim(self, tensor: str, axis: int, d: object) -> object:
         if isinstance(d, (int, np.integer)):
             return int(d)
@@ -788,6 +807,7 @@ class _Builder:
             self.statics[node.output[0]] = value
             return True
         values = self._static_inputs(node)
+        size = self._fold_size(node, values, opset)
         evaluator = shapes.EVALUATORS.get(op)
         # the evaluators work element by element on Python objects: use them for symbolic sizes
         # and small arrays; plain numpy constants fold faster through the reference below
@@ -812,7 +832,7 @@ class _Builder:
             return False
         if op in _NO_REFERENCE_FOLD or _has_subgraph(node):
             return False
-        if not self._small_outputs(node):
+        if not self._small_outputs(node) or (size is not None and size > limits.MAX_FOLDED_ELEMENTS):
             return False
         outputs = _reference_fold(node, values, self.model.opsets, self.infos)
         if outputs is None:
@@ -821,6 +841,22 @@ class _Builder:
             if name:
                 self.statics[name] = value
         return True
+
+    def _fold_size(self, node: onnx.NodeProto, values: list[object] | None, opset: int) -> int | None:
+        """Output size of a node with static inputs, from the values; refuses sizes over the budget."""
+        if values is None:
+            return None
+        try:
+            attrs = _attrs_plain(node)
+        except Exception:  # noqa: BLE001 - malformed attributes are reported by the converter
+            attrs = {}
+        size = budget.output_elements(node.op_type, opset, values, attrs)
+        if size is not None and size > limits.MAX_TENSOR_ELEMENTS:
+            raise ResourceLimitError(
+                f"{node.op_type} node {node.name!r} would create a tensor of {size} elements from its constant "
+                f"inputs, over gluon_onnx.limits.MAX_TENSOR_ELEMENTS = {limits.MAX_TENSOR_ELEMENTS}"
+            )
+        return size
 
     def _small_outputs(self, node: onnx.NodeProto) -> bool:
         for out in node.output:
