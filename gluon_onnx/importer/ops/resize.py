@@ -265,6 +265,10 @@ def resize(cx: NodeContext, x: object, options: ResizeOptions, *, scales: Sequen
                 targets.append((int(math.floor(scale * _as_int(cx, shape[a]))), scale))
     else:
         raise cx.fail("Resize needs either scales or sizes")
+    out_dims = list(shape)
+    for axis, (out_size, _) in zip(axes, targets):
+        out_dims[axis] = out_size
+    cx.check_elements(out_dims)  # per-axis checks alone let every axis grow a little
     storage = cx.in_storage(0) or "float32"
     compute = "float64" if storage in ("float64", "int64", "int32") else "float32"
     y = x
