@@ -426,6 +426,10 @@ class _Builder:
             elem = onnx.helper.np_dtype_to_tensor_dtype(info.dtype) if info and info.dtype is not None else 0
             light.value_info.append(onnx.helper.make_tensor_value_info(
                 name, elem or TensorProto.FLOAT, [self._dim_param(d) for d in shape]))
+
+        _check_arity(graph, self.model.opsets)
+        for function in self.model.proto.functions:
+            _check_arity(function, self.model.opsets)
         proto = onnx.ModelProto()
         # IR >= 4 so that initializers need not be listed as graph inputs
         proto.ir_version = max(self.model.proto.ir_version or onnx.IR_VERSION, 4)
@@ -1026,6 +1030,46 @@ class _EvalInfo:
     def out_dtype(self, index: int) -> np.dtype | None:
         info = self.builder.infos.get(self.node.output[index])
         return info.dtype if info else None
+
+
+_SCHEMAS: dict[tuple[str, str, int], object] = {}
+
+
+def _schema(op_type: str, version: int, domain: str) -> object:
+    key = (domain, op_type, version)
+    if key not in _SCHEMAS:
+        try:
+            _SCHEMAS[key] = onnx.defs.get_schema(op_type, version, domain)
+        except onnx.defs.SchemaError:
+            _SCHEMAS[key] = None
+    return _SCHEMAS[key]
+
+
+def _check_arity(graph: onnx.GraphProto | onnx.FunctionProto, opsets: Mapping[str, int]) -> None:
+    """Input/output counts of every node (subgraphs included) against the ONNX schemas.
+
+    Runs before onnx's shape inference, whose C++ code indexes inputs and outputs by position
+    and aborts the whole process on some malformed nodes (e.g. a Split with more outputs than
+    its num_outputs).
+    """
+    for index, node in enumerate(graph.node):
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        version = opsets.get(domain)
+        schema = _schema(node.op_type, version, domain) if version is not None else None
+        where = f"{node.op_type} node {node.name or f'#{index} of graph {graph.name!r}'!r}"
+        if schema is not None:
+            for kind, count, low, high in (("inputs", len(node.input), schema.min_input, schema.max_input),
+                                           ("outputs", len(node.output), schema.min_output, schema.max_output)):
+                if not low <= count <= high:
+                    raise InvalidModelError(
+                        f"{where} has {count} {kind}; {node.op_type} (opset {version}) takes {low} to {high}"
+                    )
+            if node.op_type == "Split" and domain == "":
+                parts = [a.i for a in node.attribute if a.name == "num_outputs" and a.type == onnx.AttributeProto.INT]
+                if parts and parts[0] != len(node.output):
+                    raise InvalidModelError(f"{where} has {len(node.output)} outputs but num_outputs={parts[0]}")
+        for _, sub in _graph_attributes(node):
+            _check_arity(sub, opsets)
 
 
 def _attrs_plain(node: onnx.NodeProto) -> dict[str, object]:
