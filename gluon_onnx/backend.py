@@ -15,7 +15,7 @@ import onnx
 from onnx.backend.base import Backend, BackendRep, Device, DeviceType
 
 from .dtypes import from_storage, storage_dtype, to_storage
-from .errors import GluonOnnxError
+from .errors import ExecutionError
 from .importer import OnnxBlock, load_block
 
 
@@ -24,10 +24,6 @@ def _context(device: str) -> mx.Context:
     if dev.type == DeviceType.CUDA:
         return mx.gpu(dev.device_id)
     return mx.cpu()
-
-
-class ExecutionError(GluonOnnxError):
-    """MXNet failed while running a converted graph."""
 
 
 def to_nd(array: np.ndarray, ctx: mx.Context) -> mx.nd.NDArray | np.ndarray:

@@ -73,6 +73,11 @@ class HybridizationError(ConversionError):
     """
 
 
+class ExecutionError(GluonOnnxError):
+    """MXNet failed while running a converted graph (e.g. a hybridized graph it cannot build, or
+    inputs whose shapes contradict the model)."""
+
+
 class ExportError(GluonOnnxError):
     """Exporting a block to ONNX failed."""
 

@@ -10,7 +10,7 @@ import numpy as np
 from mxnet import gluon
 
 from ..dtypes import storage_dtype, to_storage
-from ..errors import HybridizationError
+from ..errors import ExecutionError, HybridizationError
 from ..model import LoadedModel
 from .context import ConstantProvider, Executor, NeedsSpecialization
 from .mxops import is_symbol, reshape
@@ -240,7 +240,13 @@ class OnnxBlock(gluon.HybridBlock):
                     if key != self._spec_key:
                         self._clear_cached_op()
                         self._spec_key = key
-            out = super().forward(*args)
+            try:
+                out = super().forward(*args)
+            except mx.base.MXNetError as exc:
+                # hybridized: MXNet builds and shape-checks the cached graph here (imperative steps
+                # are wrapped one by one by the executor)
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                raise ExecutionError(f"MXNet rejected the graph or its inputs: {lines[-1] if lines else exc}") from None
             return tuple(out) if isinstance(out, list) else out
 
     def _forward_without_inputs(self, args: Sequence[object] = ()) -> object:
