@@ -673,6 +673,7 @@ class _Builder:
                 self.unsupported[(domain, node.op_type, 0)].append(node.name)
                 continue
             spec = lookup(domain, node.op_type, opset)
+            self._check_types(node, domain, opset)
             self._fill_output_shapes(node, opset)
             if self._try_static(node, spec, opset):
                 continue
@@ -697,6 +698,41 @@ class _Builder:
                      subgraphs)
             )
         return steps
+
+    def _check_types(self, node: onnx.NodeProto, domain: str, opset: int) -> None:
+        """Input element types against the schema's type constraints (allowed types, one type per
+        type parameter). onnx's inference does not refuse e.g. a Sigmoid of int64 or a ScatterND
+        with float64 updates into float32 data, and MXNet's kernels only fail on them while running."""
+        schema = _schema(node.op_type, opset, domain)
+        if schema is None or not schema.inputs:
+            return
+        params = list(schema.inputs)
+        allowed_of = {c.type_param_str: c.allowed_type_strs for c in schema.type_constraints}
+        bound: dict[str, tuple[str, str]] = {}
+        for index, name in enumerate(node.input):
+            info = self.infos.get(name) if name else None
+            if info is None or info.dtype is None or index >= len(params) and (
+                    params[-1].option != onnx.defs.OpSchema.FormalParameterOption.Variadic):
+                continue
+            param = params[min(index, len(params) - 1)]
+            type_str = _tensor_type_str(info.dtype)
+            allowed = allowed_of.get(param.type_str)
+            # inputs of a fixed type (shape, axes, scales...) are read as values, whatever their type;
+            # sequences and optionals are not checked here
+            if type_str is None or allowed is None or not any(a.startswith("tensor(") for a in allowed):
+                continue
+            if type_str not in allowed:
+                raise InvalidModelError(
+                    f"{node.op_type} node {node.name!r}: input {index} ({name!r}) is a {type_str}, which "
+                    f"{node.op_type} (opset {opset}) does not take for {param.name!r}"
+                )
+            if index < len(params) or param.is_homogeneous:
+                first = bound.setdefault(param.type_str, (type_str, name))
+                if first[0] != type_str:
+                    raise InvalidModelError(
+                        f"{node.op_type} node {node.name!r}: inputs {first[1]!r} ({first[0]}) and {name!r} "
+                        f"({type_str}) must have the same type ({param.type_str})"
+                    )
 
     def _build_subgraphs(self, node: onnx.NodeProto, graphs: list[tuple[str, onnx.GraphProto]]) -> dict[str, Subgraph]:
         """Plans of ``node``'s subgraphs; their unsupported operators join this graph's report."""
@@ -1043,6 +1079,14 @@ def _schema(op_type: str, version: int, domain: str) -> object:
         except onnx.defs.SchemaError:
             _SCHEMAS[key] = None
     return _SCHEMAS[key]
+
+
+def _tensor_type_str(dtype: np.dtype) -> str | None:
+    try:
+        elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return f"tensor({TensorProto.DataType.Name(elem).lower()})"
 
 
 def _check_arity(graph: onnx.GraphProto | onnx.FunctionProto, opsets: Mapping[str, int]) -> None:
