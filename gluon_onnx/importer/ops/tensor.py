@@ -527,9 +527,10 @@ def tile(cx: NodeContext, x: object, repeats: object, *extra: object) -> object:
         cx.check_elements([d * r if isinstance(d, int) else d for d, r in zip(shape, reps)])
     if any(r < 0 for r in reps):
         raise cx.fail(f"repeats {reps} must be non-negative")
-    if len(reps) <= 3:
+    if sum(r != 1 for r in reps) <= 2:
         return cx.F.tile(x, reps=reps)
-    # MXNet's tile runs out of reduction axes beyond a few repeated axes: one axis at a time
+    # MXNet's tile runs out of reduction axes with three repeated axes (it fails while running, e.g.
+    # a (2, 2, 2) input tiled (2, 2, 2)): one axis at a time
     out = x
     for axis, r in enumerate(reps):
         if r != 1:
@@ -651,7 +652,10 @@ def _pad(cx: NodeContext, x: object, pads: list[int], mode: str, value: float, a
         end = tuple(e if e < 0 else None for _, e in pairs)
         if any(isinstance(d, int) and d < 0 for d in dims):
             raise cx.fail(f"negative pads {pads} crop more than the input of shape {tuple(cx.in_shape(0))} holds")
-        x = F.slice(x, begin=begin, end=end)
+        if _static_size(dims) == 0:
+            x = empty_tensor(cx, x, dims)
+        else:
+            x = F.slice(x, begin=begin, end=end)
         pairs = [(max(b, 0), max(e, 0)) for b, e in pairs]
     cx.check_elements([d + b + e if isinstance(d, int) else d for d, (b, e) in zip(dims, pairs)])
     if mode != "constant" and any(d == 0 and (b or e) for d, (b, e) in zip(dims, pairs)):
