@@ -95,7 +95,11 @@ def read_model(source: ModelSource, *, base_dir: str | os.PathLike | None = None
                 f"{str(path)!r} is {size} bytes; a ModelProto cannot exceed 2 GiB "
                 "(store large weights as external data)"
             )
-        model = _parse(path.read_bytes(), f"file {str(path)!r}")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidModelError(f"model file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+        model = _parse(data, f"file {str(path)!r}")
         what = f"file {str(path)!r}"
         if base_dir is None:
             base_dir = path.resolve().parent
@@ -233,6 +237,8 @@ def tensor_to_array(tensor: onnx.TensorProto, base_dir: str | None) -> np.ndarra
             f"tensor {tensor.name!r} has external data but the model directory is unknown; "
             "pass base_dir="
         )
+    if "\0" in location:
+        raise ExternalDataError(f"tensor {tensor.name!r}: external data location {location!r} holds a NUL byte")
     base = Path(base_dir).resolve()
     if os.path.isabs(location) or Path(location).drive:
         raise ExternalDataError(
@@ -247,7 +253,7 @@ def tensor_to_array(tensor: onnx.TensorProto, base_dir: str | None) -> np.ndarra
         )
     if not target.is_file():
         raise ExternalDataError(
-            f"tensor {tensor.name!r}: external data file {str(target)!r} does not exist"
+            f"tensor {tensor.name!r}: external data file {str(target)!r} does not exist or is not a regular file"
         )
     dtype = np_dtype(tensor.data_type)
     shape = tuple(int(d) for d in tensor.dims)
