@@ -190,11 +190,20 @@ class NodeContext:
         return [int(v) for v in np.asarray(value).reshape(-1)]
 
     def check_elements(self, dims: Sequence[object]) -> None:
-        """Refuse shapes over ``limits.MAX_TENSOR_ELEMENTS`` before allocating."""
+        """Refuse shapes over ``limits.MAX_TENSOR_ELEMENTS`` before allocating.
+
+        While tracing, symbolic sizes are evaluated for the inputs being traced, and the shape is
+        kept as a guard the block re-checks for other input shapes (the cached graph is reused).
+        """
+        if self.symbolic and self.executor.size_guards is not None and any(isinstance(d, Dim) for d in dims):
+            self.executor.size_guards.append((f"{self.op_type} node {self.name!r}", tuple(dims)))
         total = 1
+        known = self.executor.known_sizes
         for d in dims:
             if isinstance(d, Dim):
-                return
+                if not d.symbols <= known.keys():
+                    return
+                d = d.evaluate(known.__getitem__)
             if int(d) < 0:
                 raise self.fail(f"negative size in the shape {tuple(dims)}")
             total *= int(d)
@@ -255,6 +264,7 @@ class NodeContext:
         if isinstance(inputs, Mapping):
             inputs = [inputs.get(name) for name in plan.inputs]
         executor = Executor(plan, self.executor.provider, scope=f"{id(plan)}/")
+        executor.known_sizes, executor.size_guards = self.executor.known_sizes, self.executor.size_guards
         return executor.run(F or self.F, list(inputs), self.params, self.ctx, outer_env=self.env)
 
 
@@ -295,6 +305,10 @@ class Executor:
         self.plan = plan
         self.provider = provider
         self.scope = scope  # prefix of constant keys: specialized subgraph plans hold other values
+        # while tracing: sizes of the free dimensions of the inputs being traced, and where the shapes
+        # that NodeContext.check_elements could not decide for every input size are collected
+        self.known_sizes: dict[str, int] = {}
+        self.size_guards: list[tuple[str, tuple]] | None = None
 
     # --- facts ----------------------------------------------------------------------
     def dtype_of(self, name: str) -> np.dtype | None:
