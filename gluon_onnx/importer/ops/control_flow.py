@@ -20,7 +20,9 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
+from ... import limits
 from ...dtypes import storage_dtype
+from ...errors import ResourceLimitError
 from ..context import NeedsSpecialization, NodeContext
 from ..mxops import reshape as np_reshape
 from ..plan import Plan, Subgraph
@@ -185,6 +187,11 @@ def loop(cx: NodeContext, M: object = None, cond: object = None, *v_initial: obj
         if trip_count is None:
             raise cx.fail("the loop has neither a trip count nor a condition that can become false")
         iterations = max(int(trip_count), 0)
+        if iterations > limits.MAX_LOOP_ITERATIONS:  # refused before the first iteration runs
+            raise ResourceLimitError(
+                f"Loop node {cx.name!r} would run {iterations} iterations, over "
+                f"gluon_onnx.limits.MAX_LOOP_ITERATIONS = {limits.MAX_LOOP_ITERATIONS}"
+            )
     else:
         iterations = None  # decided by the body
     if cx.symbolic:
@@ -214,6 +221,8 @@ def _run_loop(cx: NodeContext, graph: Subgraph, trip_count: int | None, iteratio
         states = list(outputs[1:1 + len(states)])
         for collected, value in zip(scans, outputs[1 + len(states):]):
             collected.append(value)
+            if not cx.symbolic and hasattr(value, "shape"):  # the stacked scan output grows every iteration
+                cx.check_elements([len(collected), *value.shape])
         i += 1
         if iterations is None and not _host_bool(cx, outputs[0]):
             break
