@@ -392,9 +392,10 @@ def _const(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
     return name
 
 
-def bomb_nodes(kind: str, rng: Rng, tag: str = "bomb") -> tuple[list[onnx.NodeProto], str]:
-    """Nodes computing a tensor of absurd size from small constants; returns (nodes, output name)."""
-    big = int(_pick(rng, (2**20, 2**31, 10**6)))
+def bomb_nodes(kind: str, rng: Rng, tag: str = "bomb", big: int | None = None) -> tuple[list[onnx.NodeProto], str]:
+    """Nodes computing a tensor of absurd size (about ``big**2`` elements) from small constants;
+    returns (nodes, output name)."""
+    big = int(_pick(rng, (2**20, 2**31, 10**6))) if big is None else big
     nodes = []
 
     def const(suffix: str, value: np.ndarray) -> str:

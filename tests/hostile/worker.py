@@ -56,6 +56,8 @@ class Runner:
         self.errors = errors
         # budgets small enough that a bomb hits them long before the address-space limit
         limits.MAX_TENSOR_ELEMENTS = int(os.environ.get("GLUON_ONNX_FUZZ_MAX_ELEMENTS", str(1 << 24)))
+        # a loop of the full default budget takes tens of seconds in Python; the check is the same
+        limits.MAX_LOOP_ITERATIONS = int(os.environ.get("GLUON_ONNX_FUZZ_MAX_ITERATIONS", "2000"))
         self.limits = limits
 
     # --- inputs ------------------------------------------------------------------------------------------
