@@ -160,6 +160,24 @@ def check_structure(graph: onnx.GraphProto, what: str = "the model") -> None:
         raise InvalidModelError(f"{what} has an empty graph (no nodes and no outputs)")
     if not graph.output:
         raise InvalidModelError(f"{what}: the graph declares no outputs")
+    initializers = {t.name: t for t in graph.initializer}
+    for vi in graph.input:
+        tensor = initializers.get(vi.name)
+        if tensor is None or not vi.type.HasField("tensor_type"):
+            continue
+        declared = vi.type.tensor_type
+        if declared.elem_type and declared.elem_type != tensor.data_type:
+            raise InvalidModelError(
+                f"{what}: input {vi.name!r} is declared as element type {declared.elem_type} but its "
+                f"initializer has element type {tensor.data_type}"
+            )
+        if declared.HasField("shape"):
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in declared.shape.dim]
+            if len(dims) != len(tensor.dims) or any(d is not None and d != t for d, t in zip(dims, tensor.dims)):
+                raise InvalidModelError(
+                    f"{what}: input {vi.name!r} is declared with shape {dims} but its initializer has "
+                    f"shape {list(tensor.dims)}"
+                )
 
 
 def _where(message: Message, parent: str) -> str:

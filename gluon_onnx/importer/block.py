@@ -222,7 +222,7 @@ class OnnxBlock(gluon.HybridBlock):
 
     def forward(self, *args: object) -> object:
         with mx.util.np_shape(True):
-            if not args:
+            if not args and not self._plan.inputs:
                 return self._forward_without_inputs()
             if len(args) != len(self._plan.inputs):
                 raise TypeError(

@@ -22,7 +22,7 @@ from onnx import TensorProto
 
 from .. import limits
 from ..dtypes import np_dtype
-from ..errors import ConversionError, InvalidModelError, ResourceLimitError, UnsupportedOperatorError
+from ..errors import ConversionError, GluonOnnxError, InvalidModelError, ResourceLimitError, UnsupportedOperatorError
 from ..model import LoadedModel
 from . import budget, shapes
 from .registry import ConverterSpec, convert_attributes, lookup
@@ -439,9 +439,12 @@ class _Builder:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True)
+                # the replanning pass adds shapes the plan learned: only the model's own declarations are judged
+                inferred = _infer_shapes(proto, strict=not self.learned_shapes)
         except onnx.shape_inference.InferenceError as exc:
             raise InvalidModelError(f"ONNX type/shape inference rejects the model: {exc}") from None
+        except InvalidModelError:
+            raise
         except Exception as exc:  # onnx raises bare RuntimeErrors for some malformed graphs
             raise InvalidModelError(f"ONNX type/shape inference failed: {exc}") from None
         g = inferred.graph
@@ -667,37 +670,51 @@ class _Builder:
         self._seed_initializers()
         steps: list[Step] = []
         for node in order:
-            domain = "" if node.domain in ("", "ai.onnx") else node.domain
-            opset = self.model.opsets.get(domain)
-            if opset is None:
-                self.unsupported[(domain, node.op_type, 0)].append(node.name)
-                continue
-            spec = lookup(domain, node.op_type, opset)
-            self._check_types(node, domain, opset)
-            self._fill_output_shapes(node, opset)
-            if self._try_static(node, spec, opset):
-                continue
-            subgraphs = self._pending_subgraphs.pop(id(node), None)
-            if subgraphs is None:
-                subgraphs = self._build_subgraphs(node, _graph_attributes(node))
+            try:
+                step = self._plan_node(node)
+            except GluonOnnxError:
+                raise
+            except Exception as exc:  # a malformed node met a planner bug: still name the node
+                raise ConversionError(f"the node cannot be planned: {type(exc).__name__}: {exc}",
+                                      op_type=node.op_type, node=node.name) from exc
+            if step is not None:
+                steps.append(step)
+        return steps
+
+    def _plan_node(self, node: onnx.NodeProto) -> Step | None:
+        """The runtime step of ``node``; None when it folded or is unsupported (collected)."""
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        opset = self.model.opsets.get(domain)
+        if opset is None:
+            self.unsupported[(domain, node.op_type, 0)].append(node.name)
+            return None
+        spec = lookup(domain, node.op_type, opset)
+        self._check_types(node, domain, opset)
+        self._fill_output_shapes(node, opset)
+        if self._try_static(node, spec, opset):
+            return None
+        subgraphs = self._pending_subgraphs.pop(id(node), None)
+        if subgraphs is None:
+            subgraphs = self._build_subgraphs(node, _graph_attributes(node))
+        try:
             if "body" in subgraphs and node.op_type in ("Scan", "Loop"):
                 self._shapes_from_body(node, subgraphs["body"].plan, opset)
             elif node.op_type == "If" and subgraphs:
                 self._shapes_from_branches(node, [sub.plan for sub in subgraphs.values()])
-            if spec is None:
-                self.unsupported[(domain, node.op_type, opset)].append(node.name)
-                continue
-            attrs = convert_attributes(spec, node)
-            static_flags = [spec.is_static_input(i) for i in range(len(node.input))]
-            prefer_flags = [
-                spec.prefers_static_input(i) and isinstance(self.statics.get(name), np.ndarray)
-                for i, name in enumerate(node.input)
-            ]
-            steps.append(
-                Step(node, spec, attrs, list(node.input), list(node.output), static_flags, opset, prefer_flags,
-                     subgraphs)
-            )
-        return steps
+        except (TypeError, ValueError, IndexError, KeyError):
+            pass  # malformed attributes or arity: the shapes stay unknown, the converter reports the node
+
+        if spec is None:
+            self.unsupported[(domain, node.op_type, opset)].append(node.name)
+            return None
+        attrs = convert_attributes(spec, node)
+        static_flags = [spec.is_static_input(i) for i in range(len(node.input))]
+        prefer_flags = [
+            spec.prefers_static_input(i) and isinstance(self.statics.get(name), np.ndarray)
+            for i, name in enumerate(node.input)
+        ]
+        return Step(node, spec, attrs, list(node.input), list(node.output), static_flags, opset, prefer_flags,
+                    subgraphs)
 
     def _check_types(self, node: onnx.NodeProto, domain: str, opset: int) -> None:
         """Input element types against the schema's type constraints (allowed types, one type per
@@ -1066,6 +1083,26 @@ class _EvalInfo:
     def out_dtype(self, index: int) -> np.dtype | None:
         info = self.builder.infos.get(self.node.output[index])
         return info.dtype if info else None
+
+
+#: onnx inference messages of a declared type or rank (graph inputs/outputs, value_info) that
+#: contradicts what the nodes compute; differing sizes only warn, as in onnxruntime
+_CONTRADICTIONS = ("differ in rank", "elem type differs from existing")
+
+
+def _infer_shapes(proto: onnx.ModelProto, strict: bool = True) -> onnx.ModelProto:
+    """onnx shape inference; strict first, so that declared types contradicting the graph are caught."""
+    if not strict:
+        return onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True)
+    try:
+        return onnx.shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if any(c in line for c in _CONTRADICTIONS)]
+        if lines:
+            raise InvalidModelError(
+                f"declared types or ranks contradict what the graph computes: {'; '.join(lines)}"
+            ) from None
+    return onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True)
 
 
 _SCHEMAS: dict[tuple[str, str, int], object] = {}
