@@ -19,8 +19,15 @@ from .errors import ExecutionError
 from .importer import OnnxBlock, load_block
 
 
+def _device(device: str) -> Device:
+    try:
+        return Device(device)
+    except (AttributeError, ValueError, TypeError):
+        raise ValueError(f"unknown device {device!r}: use 'CPU' or 'CUDA:<index>'") from None
+
+
 def _context(device: str) -> mx.Context:
-    dev = Device(device)
+    dev = _device(device)
     if dev.type == DeviceType.CUDA:
         return mx.gpu(dev.device_id)
     return mx.cpu()
@@ -140,7 +147,10 @@ class GluonOnnxBackend(Backend):
 
     @classmethod
     def supports_device(cls, device: str) -> bool:
-        dev = Device(device)
+        try:
+            dev = _device(device)
+        except ValueError:
+            return False
         if dev.type == DeviceType.CPU:
             return True
         if dev.type == DeviceType.CUDA:
