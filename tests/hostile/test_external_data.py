@@ -184,3 +184,60 @@ def test_fuzzed_external_data_reads_only_inside_the_directory(layout, location, 
     target = (layout["model"] / location).resolve()
     assert layout["model"].resolve() in target.parents, f"read {target} from outside the model directory"
     assert value.shape == WEIGHTS.shape
+
+
+# --- export writes atomically -----------------------------------------------------------------------------
+def _export_block():
+    export_block = getattr(gluon_onnx, "export_block", None)
+    if export_block is None:
+        pytest.skip("gluon_onnx.export_block is not on this branch yet (the exporter is developed on 'export')")
+    return export_block
+
+
+def _dense():
+    net = mx.gluon.nn.HybridSequential()
+    net.add(mx.gluon.nn.Dense(3, in_units=4))
+    net.initialize(mx.init.Xavier())
+    return net
+
+
+class _Failing(mx.gluon.HybridBlock):
+    def hybrid_forward(self, F, x):
+        raise RuntimeError("injected failure while tracing")
+
+
+def test_failed_export_leaves_no_file(tmp_path, monkeypatch):
+    export_block = _export_block()
+    target = tmp_path / "out.onnx"
+    target.write_bytes(b"previous model")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(Exception):  # noqa: B017 - any failure; what matters is the disk
+        export_block(_Failing(), [(2, 4)], target)
+    assert target.read_bytes() == b"previous model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+    # a failure after the model was serialized: the onnxruntime check of check=True
+    import onnxruntime  # noqa: PLC0415
+
+    def broken_session(*args, **kwargs):
+        raise RuntimeError("injected onnxruntime failure")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", broken_session)
+    fresh = tmp_path / "fresh.onnx"
+    with pytest.raises(Exception):  # noqa: B017
+        export_block(_dense(), [(2, 4)], fresh, check=True)
+    assert not fresh.exists()
+    with pytest.raises(Exception):  # noqa: B017
+        export_block(_dense(), [(2, 4)], target, check=True, external_data=True)
+    assert target.read_bytes() == b"previous model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_export_then_import_round_trip(tmp_path):
+    export_block = _export_block()
+    net = _dense()
+    x = mx.nd.random.uniform(shape=(2, 4))
+    target = tmp_path / "dense.onnx"
+    export_block(net, [x], target)
+    np.testing.assert_allclose(gluon_onnx.load_block(target)(x).asnumpy(), net(x).asnumpy(), rtol=1e-5, atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dense.onnx"]

@@ -12,7 +12,8 @@ CI runs a small deterministic sample. A long run::
 
     GLUON_ONNX_FUZZ_EXAMPLES=5000 python -m pytest tests/hostile/test_fuzz.py -s
 
-(``GLUON_ONNX_FUZZ_SEED`` changes the examples; failing models are written to
+(``GLUON_ONNX_FUZZ_SEED`` changes the examples, ``GLUON_ONNX_FUZZ_STRICT=1`` also fails on typed
+errors that only wrap an unexpected exception; failing models are written to
 ``$GLUON_ONNX_FUZZ_ARTIFACTS``, by default ``<tmp>/gluon_onnx_fuzz``.)
 """
 
@@ -32,6 +33,8 @@ from .harness import WorkerFailure, artifacts_dir, env_int, save_artifact, share
 from .mutations import BYTES, STRUCTURED, mutate  # noqa: E402
 
 EXAMPLES = env_int("GLUON_ONNX_FUZZ_EXAMPLES", 150)
+#: also fail on typed errors that wrap an unexpected exception (safety nets hiding a bug)
+STRICT = bool(env_int("GLUON_ONNX_FUZZ_STRICT", 0))
 #: documented outcomes of a hostile model
 ALLOWED = ("ok", "rejected", "skipped")
 
@@ -64,6 +67,12 @@ def check_case(data: bytes, label: str, *, hybridize: bool, input_seed: int) -> 
     if status == "rejected":
         STATS["rejected:" + reply["exc_type"]] = STATS.get("rejected:" + reply["exc_type"], 0) + 1
         assert reply["message"].strip(), f"{label}: {reply['exc_type']} without a message"
+        if reply.get("wrapped"):
+            STATS["wrapped"] = STATS.get("wrapped", 0) + 1
+            if STRICT:
+                path = save_artifact(data, f"wrapped-{label}")
+                pytest.fail(f"{label}: {reply['exc_type']} wraps an unexpected {reply['wrapped']} (a planner or "
+                            f"converter bug); model saved to {path}\n{reply['trace']}", pytrace=False)
     if status not in ALLOWED:
         worker.stop()  # a failed run may leave MXNet's engine in a bad state for the next case
         path = save_artifact(data, f"bad-{label}")

@@ -138,8 +138,14 @@ class Runner:
                         # a second call runs the cached graph
                         results["hybridized"] = self._collect(net(*inputs))
         except self.errors.GluonOnnxError as exc:
-            return {"status": "rejected", "phase": phase, "exc_type": type(exc).__name__,
-                    "message": str(exc)[:2000]}
+            reply = {"status": "rejected", "phase": phase, "exc_type": type(exc).__name__, "message": str(exc)[:2000]}
+            cause = exc.__cause__
+            if cause is not None and not isinstance(cause, self.errors.GluonOnnxError):
+                # a typed error wrapping an unexpected exception (the planner's/executor's safety nets):
+                # documented for the user, but a converter or planner bug for the developers
+                reply["wrapped"] = f"{type(cause).__module__}.{type(cause).__name__}"
+                reply["trace"] = "".join(traceback.format_exception(cause))[-6000:]
+            return reply
         except BaseException as exc:  # noqa: BLE001 - everything else is reported to the parent
             return {"status": "bad", "phase": phase, "exc_type": f"{type(exc).__module__}.{type(exc).__name__}",
                     "message": str(exc)[:4000], "trace": traceback.format_exc()[-6000:]}
