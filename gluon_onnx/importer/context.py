@@ -524,7 +524,9 @@ class Executor:
                 raise cx.not_hybridizable(
                     f"{step.op_type} has a data-dependent output shape, which MXNet's static graphs cannot hold"
                 )
-            result = self._call(step, cx, args, symbolic)
+            result = None if symbolic else self._run_on_host_if_empty(step, args, ctx)
+            if result is None:
+                result = self._call(step, cx, args, symbolic)
             outs = result if isinstance(result, (list, tuple)) else (result,)
             if not symbolic:
                 _check_sizes(step, outs)
@@ -536,6 +538,36 @@ class Executor:
         results = []
         for name in plan.outputs:
             results.append(self.resolve_tensor(name, env, F, params, ctx))
+        return results
+
+    def _run_on_host_if_empty(self, step: Step, args: list, ctx: object) -> list | None:
+        """Imperative mode: a step with an empty (zero-size) tensor input runs through the ONNX
+        reference implementation on the host. Many MXNet kernels fail while running, after the
+        step returned, on empty tensors (e.g. a broadcast of shapes (1,) and (0,))."""
+        if step.subgraphs or not step.spec.foldable:
+            return None
+        if not any(isinstance(a, mx.nd.NDArray) and 0 in a.shape for a in args):
+            return None
+        values: list[object] = []
+        for name, value in zip(step.inputs, args):
+            if isinstance(value, mx.nd.NDArray):
+                dtype = self.dtype_of(name)
+                value = value.asnumpy()
+                values.append(from_storage(value, dtype) if dtype is not None else value)
+            elif value is None or isinstance(value, np.ndarray):
+                values.append(value)
+            else:
+                return None  # sequences, optionals: the converter handles them
+        outputs = _reference_fold(step.node, values, self.plan.opsets, self.plan.infos)
+        if outputs is None or any(o is not None and (o.dtype == object or storage_dtype(o.dtype) is None)
+                                  for o in outputs):
+            return None
+        results = []
+        for value in outputs:
+            if value is not None:
+                value = to_storage(value)
+                value = mx.nd.array(value, dtype=value.dtype, ctx=ctx or mx.cpu())
+            results.append(value)
         return results
 
     def _fold_known(self, step: Step, env: dict) -> bool:

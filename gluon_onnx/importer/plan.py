@@ -1127,7 +1127,8 @@ def _tensor_type_str(dtype: np.dtype) -> str | None:
 
 
 def _check_arity(graph: onnx.GraphProto | onnx.FunctionProto, opsets: Mapping[str, int]) -> None:
-    """Input/output counts of every node (subgraphs included) against the ONNX schemas.
+    """Input/output counts and required attributes of every node (subgraphs included) against the
+    ONNX schemas.
 
     Runs before onnx's shape inference, whose C++ code indexes inputs and outputs by position
     and aborts the whole process on some malformed nodes (e.g. a Split with more outputs than
@@ -1137,7 +1138,7 @@ def _check_arity(graph: onnx.GraphProto | onnx.FunctionProto, opsets: Mapping[st
         domain = "" if node.domain in ("", "ai.onnx") else node.domain
         version = opsets.get(domain)
         schema = _schema(node.op_type, version, domain) if version is not None else None
-        where = f"{node.op_type} node {node.name or f'#{index} of graph {graph.name!r}'!r}"
+        where = f"{node.op_type} node " + (repr(node.name) if node.name else f"#{index} of graph {graph.name!r}")
         if schema is not None:
             for kind, count, low, high in (("inputs", len(node.input), schema.min_input, schema.max_input),
                                            ("outputs", len(node.output), schema.min_output, schema.max_output)):
@@ -1145,6 +1146,10 @@ def _check_arity(graph: onnx.GraphProto | onnx.FunctionProto, opsets: Mapping[st
                     raise InvalidModelError(
                         f"{where} has {count} {kind}; {node.op_type} (opset {version}) takes {low} to {high}"
                     )
+            present = {a.name for a in node.attribute}
+            missing = sorted(name for name, attr in schema.attributes.items() if attr.required and name not in present)
+            if missing:
+                raise InvalidModelError(f"{where} lacks the required attribute(s) {missing}")
             if node.op_type == "Split" and domain == "":
                 parts = [a.i for a in node.attribute if a.name == "num_outputs" and a.type == onnx.AttributeProto.INT]
                 if parts and parts[0] != len(node.output):
