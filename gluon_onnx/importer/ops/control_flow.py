@@ -157,6 +157,10 @@ def _stack(cx: NodeContext, items: list, out_index: int, axis: int = 0, element:
         return cx.shape_template(shape, cx.out_storage(out_index) or "float32")
     if any(not _is_tensor(v) for v in items):
         raise cx.fail("scan outputs must be tensors")
+    if not cx.symbolic and len({tuple(v.shape) for v in items}) > 1:
+        # MXNet's stack checks this only while running (an asynchronous failure)
+        raise cx.fail(f"scan output {out_index} changes shape across iterations: "
+                      f"{sorted({tuple(v.shape) for v in items})}")
     if len(items) == 1:
         return F.expand_dims(items[0], axis=axis)
     return F.stack(*items, axis=axis)

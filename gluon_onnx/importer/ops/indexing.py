@@ -192,6 +192,17 @@ def _combine_rows(cx: NodeContext, table: object, rows: object, updates: object,
     return F.broadcast_minimum(table, F.min(candidates, axis=0))
 
 
+def _check_updates(cx: NodeContext, expected: tuple) -> None:
+    """``updates`` (input 2) must have the shape the indices imply: MXNet's kernels index it by that
+    shape (a mismatch corrupted memory)."""
+    actual = cx.in_shape(2)
+    if actual is None:
+        return
+    if len(actual) != len(expected) or any(isinstance(a, int) and isinstance(e, int) and a != e
+                                           for a, e in zip(actual, expected)):
+        raise cx.fail(f"updates of shape {tuple(actual)} do not match the indices (expected {tuple(expected)})")
+
+
 def _scatter_elements(cx: NodeContext, data: object, indices: object, updates: object, axis: int,
                       reduction: str) -> object:
     F = cx.F
@@ -200,6 +211,11 @@ def _scatter_elements(cx: NodeContext, data: object, indices: object, updates: o
         return data  # nothing to scatter; MXNet kernels leave the engine broken on zero-size results
     rank = len(shape)
     axis = norm_axis(cx, axis, rank)
+    index_shape = cx.in_shape(1)
+    if index_shape is not None:
+        if len(index_shape) != rank:
+            raise cx.fail(f"indices of rank {len(index_shape)} for data of rank {rank}")
+        _check_updates(cx, tuple(index_shape))
     index = _wrap_negative(cx, _as_int64(cx, 1, indices), dim_size(cx, data, shape[axis], axis))
     coords = [index if i == axis else _grid(cx, index, i, rank) for i in range(rank)]
     rows = F.reshape(_linear_index(cx, coords, list(shape), data), shape=(-1,))
@@ -237,6 +253,7 @@ def scatter_nd(cx: NodeContext, data: object, indices: object, updates: object, 
         raise NeedsSpecialization("ScatterND with a symbolic index depth")
     if depth == 0 or depth > len(shape):
         raise cx.fail(f"index tuples of length {depth} do not fit data of rank {len(shape)}")
+    _check_updates(cx, tuple(index_shape[:-1]) + tuple(shape[depth:]))
     tuples = _index_tuples_first(cx, indices, 0)
     coords = []
     for axis in range(depth):
