@@ -322,6 +322,8 @@ def one_hot(cx: NodeContext, indices: object, depth: object, values: object, *, 
     if count < 0:
         raise cx.fail(f"depth must be non-negative, got {count}")
     axis = norm_axis(cx, axis, rank + 1)
+    shape = list(cx.in_shape(0))
+    cx.check_elements(shape[:axis] + [count] + shape[axis:])
     index = _as_int64(cx, 0, indices)
     index = F.where(index < 0, index + count, index)
     expanded = F.expand_dims(index, axis=axis) if rank else np_reshape(F, index, (1,))

@@ -1005,6 +1005,10 @@ def col2im(cx: NodeContext, x: object, image_shape: object, block_shape: object,
     dilations = list(dilations or [1] * n)
     strides = list(strides or [1] * n)
     pads = list(pads or [0] * (2 * n))
+    if min(kernel + tuple(dilations) + tuple(strides)) < 1 or min(image) < 1 or min(pads) < 0 or \
+            len(dilations) != n or len(strides) != n or len(pads) != 2 * n:
+        raise cx.fail(f"invalid Col2Im geometry: image {image}, block {kernel}, dilations {dilations}, "
+                      f"strides {strides}, pads {pads}")
     shape = cx.in_shape(0)
     if shape is None or len(shape) != 3:
         raise cx.fail("Col2Im takes a 3-D input (N, C * prod(block_shape), L)")
