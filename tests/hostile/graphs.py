@@ -354,7 +354,11 @@ def op_gather_where(draw, b: Builder, x: Tensor) -> Tensor | None:
     cond = rng.random(_broadcastable(draw, x.shape)) < 0.5
     dtype = _FLOAT_TYPES.get(x.elem) or _INT_TYPES[x.elem]
     other = rng.standard_normal(_broadcastable(draw, x.shape)).astype(dtype)
-    shape = tuple(np.broadcast_shapes(x.shape, cond.shape, other.shape))
+    try:
+        shape = tuple(np.broadcast_shapes(x.shape, cond.shape, other.shape))
+    except ValueError:  # both grew the same size-1 axis differently
+        other = rng.standard_normal(x.shape).astype(dtype)
+        shape = tuple(np.broadcast_shapes(x.shape, cond.shape))
     return b.add("Where", [b.const(cond), x.name, b.const(other)], shape, x.elem, x.exact)
 
 

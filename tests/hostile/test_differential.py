@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, reject, seed, settings  # noqa: E402
 from .graphs import random_graphs  # noqa: E402
 from .harness import WorkerFailure, artifacts_dir, env_int, save_artifact, shared_worker  # noqa: E402
 
-EXAMPLES = env_int("GLUON_ONNX_DIFF_EXAMPLES", 60)
+EXAMPLES = env_int("GLUON_ONNX_DIFF_EXAMPLES", 150)
 RTOL = 1e-3
 
 

@@ -32,7 +32,7 @@ from .corpus import corpus  # noqa: E402
 from .harness import WorkerFailure, artifacts_dir, env_int, save_artifact, shared_worker  # noqa: E402
 from .mutations import BYTES, STRUCTURED, mutate  # noqa: E402
 
-EXAMPLES = env_int("GLUON_ONNX_FUZZ_EXAMPLES", 150)
+EXAMPLES = env_int("GLUON_ONNX_FUZZ_EXAMPLES", 400)
 #: also fail on typed errors that wrap an unexpected exception (safety nets hiding a bug)
 STRICT = bool(env_int("GLUON_ONNX_FUZZ_STRICT", 0))
 #: documented outcomes of a hostile model
