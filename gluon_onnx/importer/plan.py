@@ -11,6 +11,7 @@ The plan is built once at import time. It
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import ChainMap, defaultdict, deque
 from collections.abc import Mapping, Sequence
@@ -1106,6 +1107,9 @@ def _infer_shapes(proto: onnx.ModelProto, strict: bool = True) -> onnx.ModelProt
 
 
 _SCHEMAS: dict[tuple[str, str, int], object] = {}
+#: what an Einsum equation may hold (onnx's inference loops forever on e.g. a '-' without '>')
+_EINSUM_TERM = r"(?:[A-Za-z ]|\.\.\.)*"
+_EINSUM_EQUATION = re.compile(rf"{_EINSUM_TERM}(?:,{_EINSUM_TERM})*(?:->{_EINSUM_TERM})?")
 
 
 def _schema(op_type: str, version: int, domain: str) -> object:
@@ -1150,6 +1154,10 @@ def _check_arity(graph: onnx.GraphProto | onnx.FunctionProto, opsets: Mapping[st
             missing = sorted(name for name, attr in schema.attributes.items() if attr.required and name not in present)
             if missing:
                 raise InvalidModelError(f"{where} lacks the required attribute(s) {missing}")
+            if node.op_type == "Einsum" and domain == "":
+                equation = next((a.s for a in node.attribute if a.name == "equation"), b"")
+                if not _EINSUM_EQUATION.fullmatch(equation.decode("ascii", "replace")):
+                    raise InvalidModelError(f"{where}: invalid equation {equation[:80]!r}")
             if node.op_type == "Split" and domain == "":
                 parts = [a.i for a in node.attribute if a.name == "num_outputs" and a.type == onnx.AttributeProto.INT]
                 if parts and parts[0] != len(node.output):
