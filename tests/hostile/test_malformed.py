@@ -131,6 +131,20 @@ def test_malformed_nodes(node, opset, match):
         gluon_onnx.load_block(model)
 
 
+@pytest.mark.parametrize("equation", ["a-b", "ab->a>b", "\xff"])
+def test_einsum_equations_that_hang_onnx_inference(equation):
+    """onnx's Einsum shape inference loops forever on some equations: refused before it runs
+    (in the worker, so that a regression is a timeout, not a stuck test run)."""
+    model = _model([helper.make_node("Einsum", ["x"], ["y"], name="e", equation=equation)], [_vi("x", F32, [2, 2])],
+                   [helper.make_empty_tensor_value_info("y")])
+    try:
+        reply = shared_worker().request({"model": model.SerializeToString(), "seed": 0})
+    except WorkerFailure as failure:
+        pytest.fail(f"the worker {failure.kind}ed: {failure}", pytrace=False)
+    assert reply["status"] == "rejected" and reply["exc_type"] == "InvalidModelError", reply
+    assert "'e': invalid equation" in reply["message"]
+
+
 @pytest.mark.parametrize("kind", [onnx.AttributeProto.GRAPH, onnx.AttributeProto.UNDEFINED, onnx.AttributeProto.INTS])
 def test_attribute_of_an_impossible_type(kind):
     node = helper.make_node("LeakyRelu", ["x"], ["y"], name="leaky")
