@@ -1150,6 +1150,11 @@ def _check_arity(graph: onnx.GraphProto | onnx.FunctionProto, opsets: Mapping[st
                     raise InvalidModelError(
                         f"{where} has {count} {kind}; {node.op_type} (opset {version}) takes {low} to {high}"
                     )
+            optional = onnx.defs.OpSchema.FormalParameterOption.Optional
+            for position, name in enumerate(node.input):
+                param = schema.inputs[min(position, len(schema.inputs) - 1)] if schema.inputs else None
+                if not name and param is not None and param.option != optional:
+                    raise InvalidModelError(f"{where}: the required input {position} ({param.name!r}) is omitted")
             present = {a.name for a in node.attribute}
             missing = sorted(name for name, attr in schema.attributes.items() if attr.required and name not in present)
             if missing:
