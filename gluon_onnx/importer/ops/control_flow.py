@@ -362,6 +362,8 @@ def scan_v8(cx: NodeContext, sequence_lens: object, *inputs: object, body: onnx.
     graph = cx.subgraph("body")
     num_states = len(inputs) - num_scan_inputs
     num_scan_outputs = len(graph.output_names) - num_states
+    if not 0 <= num_scan_inputs <= len(inputs) or num_scan_outputs < 0:
+        raise cx.fail("num_scan_inputs does not match the inputs and the body")
     shapes = [cx.in_shape(1 + i) for i in range(len(inputs))]
     if any(shape is None or not shape for shape in shapes):
         raise cx.fail("the ranks of the inputs are unknown")
