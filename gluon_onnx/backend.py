@@ -15,19 +15,22 @@ import onnx
 from onnx.backend.base import Backend, BackendRep, Device, DeviceType
 
 from .dtypes import from_storage, storage_dtype, to_storage
-from .errors import GluonOnnxError
+from .errors import ExecutionError
 from .importer import OnnxBlock, load_block
 
 
+def _device(device: str) -> Device:
+    try:
+        return Device(device)
+    except (AttributeError, ValueError, TypeError):
+        raise ValueError(f"unknown device {device!r}: use 'CPU' or 'CUDA:<index>'") from None
+
+
 def _context(device: str) -> mx.Context:
-    dev = Device(device)
+    dev = _device(device)
     if dev.type == DeviceType.CUDA:
         return mx.gpu(dev.device_id)
     return mx.cpu()
-
-
-class ExecutionError(GluonOnnxError):
-    """MXNet failed while running a converted graph."""
 
 
 def to_nd(array: np.ndarray, ctx: mx.Context) -> mx.nd.NDArray | np.ndarray:
@@ -144,7 +147,10 @@ class GluonOnnxBackend(Backend):
 
     @classmethod
     def supports_device(cls, device: str) -> bool:
-        dev = Device(device)
+        try:
+            dev = _device(device)
+        except ValueError:
+            return False
         if dev.type == DeviceType.CPU:
             return True
         if dev.type == DeviceType.CUDA:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -177,6 +178,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GluonOnnxError as exc:
         print(f"gluon-onnx {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - e.g. onnxruntime refusing a model: one line, not a traceback
+        if os.environ.get("GLUON_ONNX_DEBUG"):
+            raise
+        print(f"gluon-onnx {args.command}: failed: {type(exc).__name__}: {exc} "
+              "(set GLUON_ONNX_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, helper
 
+from .errors import InvalidModelError
+
 _STORAGE = {
     "float32": "float32",
     "float64": "float64",
@@ -44,8 +46,17 @@ FLOAT_TYPES = frozenset(
 
 
 def np_dtype(elem_type: int) -> np.dtype:
-    """numpy dtype of an ONNX element type (ml_dtypes types for bfloat16/float8/int4)."""
-    return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
+    """numpy dtype of an ONNX element type (ml_dtypes types for bfloat16/float8/int4).
+
+    Raises
+    ------
+    InvalidModelError
+        ``elem_type`` is not an ONNX element type (UNDEFINED, or a number no onnx version defines).
+    """
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, TypeError, ValueError):
+        raise InvalidModelError(f"{elem_type!r} is not a valid ONNX element type") from None
 
 
 def storage_dtype(dtype: np.dtype | str) -> str | None:

@@ -27,7 +27,8 @@ class ExternalDataError(InvalidModelError):
 
 
 class ResourceLimitError(GluonOnnxError):
-    """A tensor would exceed the configured element budget (see ``gluon_onnx.limits``)."""
+    """The model exceeds a configured budget (see ``gluon_onnx.limits``): a tensor too large to
+    create, a graph with too many nodes, subgraphs nested too deep, a loop running too long."""
 
 
 class UnsupportedOperatorError(GluonOnnxError, NotImplementedError):
@@ -70,6 +71,11 @@ class HybridizationError(ConversionError):
 
     Run the block imperatively (do not call ``hybridize()``) for such models.
     """
+
+
+class ExecutionError(GluonOnnxError):
+    """MXNet failed while running a converted graph (e.g. a hybridized graph it cannot build, or
+    inputs whose shapes contradict the model)."""
 
 
 class ExportError(GluonOnnxError):

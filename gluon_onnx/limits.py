@@ -18,3 +18,7 @@ MAX_PROTO_BYTES = 2**31
 
 #: Constants folded at import time larger than this (elements) stay runtime operations.
 MAX_FOLDED_ELEMENTS = 1 << 22
+
+#: Most runs of one node's subgraphs in one forward call (Loop iterations, Scan steps,
+#: SequenceMap elements): a huge trip count stops with ResourceLimitError instead of spinning.
+MAX_LOOP_ITERATIONS = 100_000

@@ -15,12 +15,12 @@ from typing import BinaryIO, Union
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from onnx import numpy_helper
 
 from . import limits
 from .dtypes import np_dtype
-from .errors import ExternalDataError, InvalidModelError, UnsupportedOpsetError
+from .errors import ExternalDataError, InvalidModelError, ResourceLimitError, UnsupportedOpsetError
 
 #: Newest opset of the default domain whose operator semantics gluon_onnx has reviewed.
 MAX_OPSET = 28
@@ -95,7 +95,11 @@ def read_model(source: ModelSource, *, base_dir: str | os.PathLike | None = None
                 f"{str(path)!r} is {size} bytes; a ModelProto cannot exceed 2 GiB "
                 "(store large weights as external data)"
             )
-        model = _parse(path.read_bytes(), f"file {str(path)!r}")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidModelError(f"model file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+        model = _parse(data, f"file {str(path)!r}")
         what = f"file {str(path)!r}"
         if base_dir is None:
             base_dir = path.resolve().parent
@@ -116,6 +120,7 @@ def read_model(source: ModelSource, *, base_dir: str | os.PathLike | None = None
     if base_dir is None:
         base_dir = os.getcwd()
     loaded = LoadedModel(model, os.fspath(base_dir))
+    check_fields(model, what)
     loaded.opsets = resolve_opsets(model, what)
     check_structure(model.graph, what)
     return loaded
@@ -155,11 +160,77 @@ def check_structure(graph: onnx.GraphProto, what: str = "the model") -> None:
         raise InvalidModelError(f"{what} has an empty graph (no nodes and no outputs)")
     if not graph.output:
         raise InvalidModelError(f"{what}: the graph declares no outputs")
-    if len(graph.node) > limits.MAX_NODES:
-        raise InvalidModelError(
-            f"{what} has {len(graph.node)} nodes, more than the limit of {limits.MAX_NODES} "
-            "(raise gluon_onnx.limits.MAX_NODES if this is intended)"
-        )
+    initializers = {t.name: t for t in graph.initializer}
+    for vi in graph.input:
+        tensor = initializers.get(vi.name)
+        if tensor is None or not vi.type.HasField("tensor_type"):
+            continue
+        declared = vi.type.tensor_type
+        if declared.elem_type and declared.elem_type != tensor.data_type:
+            raise InvalidModelError(
+                f"{what}: input {vi.name!r} is declared as element type {declared.elem_type} but its "
+                f"initializer has element type {tensor.data_type}"
+            )
+        if declared.HasField("shape"):
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in declared.shape.dim]
+            if len(dims) != len(tensor.dims) or any(d is not None and d != t for d, t in zip(dims, tensor.dims)):
+                raise InvalidModelError(
+                    f"{what}: input {vi.name!r} is declared with shape {dims} but its initializer has "
+                    f"shape {list(tensor.dims)}"
+                )
+
+
+def _where(message: Message, parent: str) -> str:
+    kind = message.DESCRIPTOR.name
+    name = getattr(message, "name", None) if kind in ("NodeProto", "TensorProto", "ValueInfoProto",
+                                                     "AttributeProto", "GraphProto", "FunctionProto") else None
+    if isinstance(name, str) and name:
+        return f"{parent} > {kind[:-5].lower()} {name!r}"
+    return parent
+
+
+def check_fields(model: onnx.ModelProto, what: str = "the model") -> None:
+    """Walk every message of ``model`` once, before anything interprets it.
+
+    * text fields must be valid UTF-8 (protobuf hands broken ones over as ``bytes``, which
+      would surface as TypeErrors deep inside the importer);
+    * subgraphs (If/Loop/Scan bodies) may nest at most ``limits.MAX_SUBGRAPH_DEPTH`` deep and a
+      graph may hold at most ``limits.MAX_NODES`` nodes: checked before recursing, so an absurdly
+      deep ModelProto built in memory cannot exhaust the stack.
+
+    Raises
+    ------
+    InvalidModelError
+        A text field is not valid UTF-8.
+    ResourceLimitError
+        Subgraphs nest too deep or a graph has too many nodes.
+    """
+    stack: list[tuple[Message, str, int]] = [(model, what, 0)]
+    while stack:
+        message, where, depth = stack.pop()
+        if message.DESCRIPTOR.name == "GraphProto" and len(message.node) > limits.MAX_NODES:
+            raise ResourceLimitError(
+                f"{where} has {len(message.node)} nodes, more than gluon_onnx.limits.MAX_NODES = "
+                f"{limits.MAX_NODES} (raise it if this is intended)"
+            )
+        for descriptor, value in message.ListFields():
+            if descriptor.type == descriptor.TYPE_STRING:
+                for text in (value,) if isinstance(value, (str, bytes)) else value:
+                    if not isinstance(text, str):
+                        raise InvalidModelError(
+                            f"{where}: field {descriptor.name!r} of a {message.DESCRIPTOR.name} is not valid "
+                            f"UTF-8 text ({bytes(text[:40])!r}); the file is damaged"
+                        )
+            elif descriptor.message_type is not None:
+                inner_depth = depth + (descriptor.message_type.name == "GraphProto" and message is not model)
+                if inner_depth > limits.MAX_SUBGRAPH_DEPTH:
+                    raise ResourceLimitError(
+                        f"{where}: subgraphs (If/Loop/Scan bodies) nest more than "
+                        f"gluon_onnx.limits.MAX_SUBGRAPH_DEPTH = {limits.MAX_SUBGRAPH_DEPTH} levels deep"
+                    )
+                children = value if descriptor.is_repeated else (value,)
+                for child in children:
+                    stack.append((child, _where(child, where), inner_depth))
 
 
 def _external_info(tensor: onnx.TensorProto) -> dict[str, str]:
@@ -184,6 +255,8 @@ def tensor_to_array(tensor: onnx.TensorProto, base_dir: str | None) -> np.ndarra
             f"tensor {tensor.name!r} has external data but the model directory is unknown; "
             "pass base_dir="
         )
+    if "\0" in location:
+        raise ExternalDataError(f"tensor {tensor.name!r}: external data location {location!r} holds a NUL byte")
     base = Path(base_dir).resolve()
     if os.path.isabs(location) or Path(location).drive:
         raise ExternalDataError(
@@ -198,7 +271,7 @@ def tensor_to_array(tensor: onnx.TensorProto, base_dir: str | None) -> np.ndarra
         )
     if not target.is_file():
         raise ExternalDataError(
-            f"tensor {tensor.name!r}: external data file {str(target)!r} does not exist"
+            f"tensor {tensor.name!r}: external data file {str(target)!r} does not exist or is not a regular file"
         )
     dtype = np_dtype(tensor.data_type)
     shape = tuple(int(d) for d in tensor.dims)

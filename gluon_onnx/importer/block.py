@@ -9,12 +9,14 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
+from .. import limits
 from ..dtypes import storage_dtype, to_storage
-from ..errors import HybridizationError
+from ..errors import ExecutionError, HybridizationError, ResourceLimitError
 from ..model import LoadedModel
 from .context import ConstantProvider, Executor, NeedsSpecialization
 from .mxops import is_symbol, reshape
 from .plan import Plan, build_plan
+from .symdim import Dim
 
 _PARAM_SAFE = re.compile(r"[^0-9A-Za-z_]")
 
@@ -104,6 +106,8 @@ class OnnxBlock(gluon.HybridBlock):
         self._spec_key: tuple | None = None
         self._spec_executors: dict[tuple, Executor] = {}
         self._pending_inputs: tuple = ()
+        self._budget_checked: set[tuple] = set()
+        self._size_guards: list[tuple[str, tuple]] = []
         self._input_layout: object = None
         with mx.util.np_shape(True):  # zero-size parameters exist only with numpy shapes
             self._create_parameters()
@@ -218,7 +222,7 @@ class OnnxBlock(gluon.HybridBlock):
 
     def forward(self, *args: object) -> object:
         with mx.util.np_shape(True):
-            if not args:
+            if not args and not self._plan.inputs:
                 return self._forward_without_inputs()
             if len(args) != len(self._plan.inputs):
                 raise TypeError(
@@ -228,6 +232,8 @@ class OnnxBlock(gluon.HybridBlock):
                 return self._forward_host_values(args)
             if _first_ndarray(args) is None:
                 return self._forward_without_inputs(args)
+            if isinstance(_first_ndarray(args), mx.nd.NDArray):
+                self._check_budget(args)
             if self._active and isinstance(_first_ndarray(args), mx.nd.NDArray):
                 self._pending_inputs = args
                 layout = _structure([a for a in args if not isinstance(a, mx.nd.NDArray)])
@@ -240,8 +246,67 @@ class OnnxBlock(gluon.HybridBlock):
                     if key != self._spec_key:
                         self._clear_cached_op()
                         self._spec_key = key
-            out = super().forward(*args)
+            try:
+                out = super().forward(*args)
+            except mx.base.MXNetError as exc:
+                # hybridized: MXNet builds and shape-checks the cached graph here (imperative steps
+                # are wrapped one by one by the executor)
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                raise ExecutionError(f"MXNet rejected the graph or its inputs: {lines[-1] if lines else exc}") from None
             return tuple(out) if isinstance(out, list) else out
+
+    def _check_budget(self, args: Sequence[object]) -> None:
+        """Refuse inputs whose sizes make a planned tensor exceed ``limits.MAX_TENSOR_ELEMENTS``
+        (sizes that depend on free input dimensions), before MXNet allocates anything.
+
+        Checked once per distinct input shapes.
+        """
+        key = tuple(tuple(a.shape) if isinstance(a, mx.nd.NDArray) else None for a in args)
+        if key in self._budget_checked:
+            return
+        sizes = self._input_sizes(args)
+        shapes = [(f"tensor {name!r}", info.shape) for name, info in self._plan.infos.items()
+                  if info.shape and not all(isinstance(d, int) for d in info.shape)]  # static ones: at import
+        for where, dims in shapes + self._size_guards:
+            total, concrete = 1, []
+            for d in dims:
+                if isinstance(d, Dim):
+                    if not d.symbols <= sizes.keys():
+                        break
+                    d = d.evaluate(sizes.__getitem__)
+                concrete.append(int(d))
+                total *= max(int(d), 0)
+            else:
+                if total > limits.MAX_TENSOR_ELEMENTS:
+                    raise ResourceLimitError(
+                        f"with inputs of shapes {[s for s in key if s is not None]}, {where} would have shape "
+                        f"{tuple(concrete)} = {total} elements, over gluon_onnx.limits.MAX_TENSOR_ELEMENTS = "
+                        f"{limits.MAX_TENSOR_ELEMENTS}"
+                    )
+        if len(self._budget_checked) < 256:
+            self._budget_checked.add(key)
+
+    def _input_sizes(self, args: Sequence[object]) -> dict[str, int]:
+        """Free dimension symbol -> its size in ``args`` (for the symbols graph inputs carry)."""
+        position = {name: index for index, name in enumerate(self._plan.inputs)}
+        sizes: dict[str, int] = {}
+        for symbol, (tensor, axis) in self._plan.witnesses.items():
+            value = args[position[tensor]] if tensor in position and position[tensor] < len(args) else None
+            if isinstance(value, mx.nd.NDArray) and axis < len(value.shape):
+                sizes[symbol] = int(value.shape[axis])
+        return sizes
+
+    def _traced(self, executor: Executor, F: object, args: Sequence[object], params: dict) -> list:
+        """Trace with ``executor``, evaluating size checks for the pending inputs and collecting the
+        symbolic ones as guards for later input shapes."""
+        self._size_guards.clear()
+        self._budget_checked.clear()
+        executor.known_sizes = self._input_sizes(self._pending_inputs) if self._pending_inputs else {}
+        executor.size_guards = self._size_guards
+        try:
+            return executor.run(F, args, params, None)
+        finally:
+            executor.known_sizes, executor.size_guards = {}, None
 
     def _forward_without_inputs(self, args: Sequence[object] = ()) -> object:
         """Models without inputs, or whose inputs are all empty sequences/optionals, run imperatively."""
@@ -283,7 +348,7 @@ class OnnxBlock(gluon.HybridBlock):
     def _trace(self, F: object, args: Sequence[object], params: dict) -> list:
         if not self._specialized:
             try:
-                return self._executor.run(F, args, params, None)
+                return self._traced(self._executor, F, args, params)
             except NeedsSpecialization:
                 self._specialized = True
                 if self._pending_inputs:
@@ -298,7 +363,7 @@ class OnnxBlock(gluon.HybridBlock):
             executor = self._specialized_executor()
             self._spec_executors[self._spec_key] = executor
         try:
-            return executor.run(F, args, params, None)
+            return self._traced(executor, F, args, params)
         except NeedsSpecialization as exc:
             reason = exc.reason
         # ONNX shape inference left some intermediate sizes unknown (e.g. Pad with computed pads):
@@ -307,7 +372,7 @@ class OnnxBlock(gluon.HybridBlock):
         if tensor_shapes is not None:
             executor = self._specialized_executor(tensor_shapes)
             try:
-                outputs = executor.run(F, args, params, None)
+                outputs = self._traced(executor, F, args, params)
             except NeedsSpecialization as exc:
                 reason = exc.reason
             else:

@@ -48,7 +48,7 @@ class ConstantProvider:
 class NodeContext:
     """Per-node view handed to converters as their first argument ``cx``."""
 
-    __slots__ = ("F", "symbolic", "step", "executor", "env", "ctx", "params")
+    __slots__ = ("F", "symbolic", "step", "executor", "env", "ctx", "params", "subgraph_runs")
 
     def __init__(self, F: object, step: Step, executor: Executor, env: dict, ctx: object,
                  params: dict | None = None):
@@ -58,6 +58,7 @@ class NodeContext:
         self.executor = executor
         self.env = env
         self.ctx = ctx
+        self.subgraph_runs = 0
         self.params = params if params is not None else {}
 
     # --- identity ----------------------------------------------------------------
@@ -189,11 +190,22 @@ class NodeContext:
         return [int(v) for v in np.asarray(value).reshape(-1)]
 
     def check_elements(self, dims: Sequence[object]) -> None:
-        """Refuse shapes over ``limits.MAX_TENSOR_ELEMENTS`` before allocating."""
+        """Refuse shapes over ``limits.MAX_TENSOR_ELEMENTS`` before allocating.
+
+        While tracing, symbolic sizes are evaluated for the inputs being traced, and the shape is
+        kept as a guard the block re-checks for other input shapes (the cached graph is reused).
+        """
+        if self.symbolic and self.executor.size_guards is not None and any(isinstance(d, Dim) for d in dims):
+            self.executor.size_guards.append((f"{self.op_type} node {self.name!r}", tuple(dims)))
         total = 1
+        known = self.executor.known_sizes
         for d in dims:
             if isinstance(d, Dim):
-                return
+                if not d.symbols <= known.keys():
+                    return
+                d = d.evaluate(known.__getitem__)
+            if int(d) < 0:
+                raise self.fail(f"negative size in the shape {tuple(dims)}")
             total *= int(d)
         if total > limits.MAX_TENSOR_ELEMENTS:
             raise ResourceLimitError(
@@ -242,11 +254,41 @@ class NodeContext:
         Returns the subgraph's outputs. ``F`` overrides ``cx.F`` (e.g. ``mx.sym`` inside
         ``F.contrib.foreach``).
         """
+        self.subgraph_runs += 1
+        if self.subgraph_runs > limits.MAX_LOOP_ITERATIONS:
+            raise ResourceLimitError(
+                f"{self.op_type} node {self.name!r} ran its subgraph more than "
+                f"gluon_onnx.limits.MAX_LOOP_ITERATIONS = {limits.MAX_LOOP_ITERATIONS} times"
+            )
         plan = graph.plan if isinstance(graph, Subgraph) else graph
         if isinstance(inputs, Mapping):
             inputs = [inputs.get(name) for name in plan.inputs]
         executor = Executor(plan, self.executor.provider, scope=f"{id(plan)}/")
+        executor.known_sizes, executor.size_guards = self.executor.known_sizes, self.executor.size_guards
         return executor.run(F or self.F, list(inputs), self.params, self.ctx, outer_env=self.env)
+
+
+def _check_sizes(step: Step, outputs: Sequence[object]) -> None:
+    """Imperative mode: refuse outputs over the element budget before anything reads them.
+
+    Converters check the sizes they compute from static values; this catches the rest (MXNet
+    computes output shapes synchronously, the allocation happens later on its engine).
+    """
+    for name, value in zip(step.outputs, outputs):
+        if not isinstance(value, mx.nd.NDArray):
+            continue
+        try:
+            shape = value.shape
+        except mx.base.MXNetError:  # MXNet refuses to even report shapes over 2**31 elements
+            shape = None
+        total = 1
+        for d in shape or ():
+            total *= d
+        if shape is None or total > limits.MAX_TENSOR_ELEMENTS:
+            raise ResourceLimitError(
+                f"{step.op_type} node {step.name!r} produced tensor {name!r} of shape {shape or 'over 2**31 elements'}"
+                f", over gluon_onnx.limits.MAX_TENSOR_ELEMENTS = {limits.MAX_TENSOR_ELEMENTS}"
+            )
 
 
 _NAME_SAFE = re.compile(r"[^0-9A-Za-z_]")
@@ -263,6 +305,10 @@ class Executor:
         self.plan = plan
         self.provider = provider
         self.scope = scope  # prefix of constant keys: specialized subgraph plans hold other values
+        # while tracing: sizes of the free dimensions of the inputs being traced, and where the shapes
+        # that NodeContext.check_elements could not decide for every input size are collected
+        self.known_sizes: dict[str, int] = {}
+        self.size_guards: list[tuple[str, tuple]] | None = None
 
     # --- facts ----------------------------------------------------------------------
     def dtype_of(self, name: str) -> np.dtype | None:
@@ -478,8 +524,12 @@ class Executor:
                 raise cx.not_hybridizable(
                     f"{step.op_type} has a data-dependent output shape, which MXNet's static graphs cannot hold"
                 )
-            result = self._call(step, cx, args, symbolic)
+            result = None if symbolic else self._run_on_host_if_empty(step, args, ctx)
+            if result is None:
+                result = self._call(step, cx, args, symbolic)
             outs = result if isinstance(result, (list, tuple)) else (result,)
+            if not symbolic:
+                _check_sizes(step, outs)
             for name, value in zip(step.outputs, outs):
                 if name:
                     env[name] = value
@@ -488,6 +538,36 @@ class Executor:
         results = []
         for name in plan.outputs:
             results.append(self.resolve_tensor(name, env, F, params, ctx))
+        return results
+
+    def _run_on_host_if_empty(self, step: Step, args: list, ctx: object) -> list | None:
+        """Imperative mode: a step with an empty (zero-size) tensor input runs through the ONNX
+        reference implementation on the host. Many MXNet kernels fail while running, after the
+        step returned, on empty tensors (e.g. a broadcast of shapes (1,) and (0,))."""
+        if step.subgraphs or not step.spec.foldable:
+            return None
+        if not any(isinstance(a, mx.nd.NDArray) and 0 in a.shape for a in args):
+            return None
+        values: list[object] = []
+        for name, value in zip(step.inputs, args):
+            if isinstance(value, mx.nd.NDArray):
+                dtype = self.dtype_of(name)
+                value = value.asnumpy()
+                values.append(from_storage(value, dtype) if dtype is not None else value)
+            elif value is None or isinstance(value, np.ndarray):
+                values.append(value)
+            else:
+                return None  # sequences, optionals: the converter handles them
+        outputs = _reference_fold(step.node, values, self.plan.opsets, self.plan.infos)
+        if outputs is None or any(o is not None and (o.dtype == object or storage_dtype(o.dtype) is None)
+                                  for o in outputs):
+            return None
+        results = []
+        for value in outputs:
+            if value is not None:
+                value = to_storage(value)
+                value = mx.nd.array(value, dtype=value.dtype, ctx=ctx or mx.cpu())
+            results.append(value)
         return results
 
     def _fold_known(self, step: Step, env: dict) -> bool:

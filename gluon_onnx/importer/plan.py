@@ -11,6 +11,7 @@ The plan is built once at import time. It
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import ChainMap, defaultdict, deque
 from collections.abc import Mapping, Sequence
@@ -22,9 +23,9 @@ from onnx import TensorProto
 
 from .. import limits
 from ..dtypes import np_dtype
-from ..errors import ConversionError, InvalidModelError, UnsupportedOperatorError
+from ..errors import ConversionError, GluonOnnxError, InvalidModelError, ResourceLimitError, UnsupportedOperatorError
 from ..model import LoadedModel
-from . import shapes
+from . import budget, shapes
 from .registry import ConverterSpec, convert_attributes, lookup
 from .shapes import SymArray
 from .symdim import Dim, NotStatic, Symbol
@@ -261,6 +262,7 @@ class _Builder:
         else:
             self._subgraph_infos()
         self._seed_inputs(inputs)
+        self._check_sizes()
         steps = self._walk(order, inputs)
         if self.unsupported and self.outer is None:
             raise _unsupported_error(self.unsupported)
@@ -425,6 +427,10 @@ class _Builder:
             elem = onnx.helper.np_dtype_to_tensor_dtype(info.dtype) if info and info.dtype is not None else 0
             light.value_info.append(onnx.helper.make_tensor_value_info(
                 name, elem or TensorProto.FLOAT, [self._dim_param(d) for d in shape]))
+
+        _check_arity(graph, self.model.opsets)
+        for function in self.model.proto.functions:
+            _check_arity(function, self.model.opsets)
         proto = onnx.ModelProto()
         # IR >= 4 so that initializers need not be listed as graph inputs
         proto.ir_version = max(self.model.proto.ir_version or onnx.IR_VERSION, 4)
@@ -434,9 +440,12 @@ class _Builder:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True)
+                # the replanning pass adds shapes the plan learned: only the model's own declarations are judged
+                inferred = _infer_shapes(proto, strict=not self.learned_shapes)
         except onnx.shape_inference.InferenceError as exc:
             raise InvalidModelError(f"ONNX type/shape inference rejects the model: {exc}") from None
+        except InvalidModelError:
+            raise
         except Exception as exc:  # onnx raises bare RuntimeErrors for some malformed graphs
             raise InvalidModelError(f"ONNX type/shape inference failed: {exc}") from None
         g = inferred.graph
@@ -557,6 +566,24 @@ class _Builder:
         self._dim_params[name] = d
         return name
 
+    def _check_sizes(self) -> None:
+        """Refuse tensors whose known size is over the budget (declared or inferred), before anything runs."""
+        outer_infos = self.outer.infos if self.outer is not None else {}
+        for name, info in self.infos.items():
+            shape = info.shape
+            if not shape or outer_infos.get(name) is info or not all(isinstance(d, int) for d in shape):
+                continue
+            total = 1
+            for d in shape:
+                total *= max(d, 0)
+            if total > limits.MAX_TENSOR_ELEMENTS:
+                producer = self.producer.get(name)
+                origin = f"output of {producer.op_type} node {producer.name!r}" if producer is not None else "declared"
+                raise ResourceLimitError(
+                    f"tensor {name!r} ({origin}) has shape {shape}: {total} elements, over "
+                    f"gluon_onnx.limits.MAX_TENSOR_ELEMENTS = {limits.MAX_TENSOR_ELEMENTS}"
+                )
+
     def _dim(self, tensor: str, axis: int, d: object) -> object:
         if isinstance(d, (int, np.integer)):
             return int(d)
@@ -644,36 +671,86 @@ class _Builder:
         self._seed_initializers()
         steps: list[Step] = []
         for node in order:
-            domain = "" if node.domain in ("", "ai.onnx") else node.domain
-            opset = self.model.opsets.get(domain)
-            if opset is None:
-                self.unsupported[(domain, node.op_type, 0)].append(node.name)
-                continue
-            spec = lookup(domain, node.op_type, opset)
-            self._fill_output_shapes(node, opset)
-            if self._try_static(node, spec, opset):
-                continue
-            subgraphs = self._pending_subgraphs.pop(id(node), None)
-            if subgraphs is None:
-                subgraphs = self._build_subgraphs(node, _graph_attributes(node))
+            try:
+                step = self._plan_node(node)
+            except GluonOnnxError:
+                raise
+            except Exception as exc:  # a malformed node met a planner bug: still name the node
+                raise ConversionError(f"the node cannot be planned: {type(exc).__name__}: {exc}",
+                                      op_type=node.op_type, node=node.name) from exc
+            if step is not None:
+                steps.append(step)
+        return steps
+
+    def _plan_node(self, node: onnx.NodeProto) -> Step | None:
+        """The runtime step of ``node``; None when it folded or is unsupported (collected)."""
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        opset = self.model.opsets.get(domain)
+        if opset is None:
+            self.unsupported[(domain, node.op_type, 0)].append(node.name)
+            return None
+        spec = lookup(domain, node.op_type, opset)
+        self._check_types(node, domain, opset)
+        self._fill_output_shapes(node, opset)
+        if self._try_static(node, spec, opset):
+            return None
+        subgraphs = self._pending_subgraphs.pop(id(node), None)
+        if subgraphs is None:
+            subgraphs = self._build_subgraphs(node, _graph_attributes(node))
+        try:
             if "body" in subgraphs and node.op_type in ("Scan", "Loop"):
                 self._shapes_from_body(node, subgraphs["body"].plan, opset)
             elif node.op_type == "If" and subgraphs:
                 self._shapes_from_branches(node, [sub.plan for sub in subgraphs.values()])
-            if spec is None:
-                self.unsupported[(domain, node.op_type, opset)].append(node.name)
+        except (TypeError, ValueError, IndexError, KeyError):
+            pass  # malformed attributes or arity: the shapes stay unknown, the converter reports the node
+
+        if spec is None:
+            self.unsupported[(domain, node.op_type, opset)].append(node.name)
+            return None
+        attrs = convert_attributes(spec, node)
+        static_flags = [spec.is_static_input(i) for i in range(len(node.input))]
+        prefer_flags = [
+            spec.prefers_static_input(i) and isinstance(self.statics.get(name), np.ndarray)
+            for i, name in enumerate(node.input)
+        ]
+        return Step(node, spec, attrs, list(node.input), list(node.output), static_flags, opset, prefer_flags,
+                    subgraphs)
+
+    def _check_types(self, node: onnx.NodeProto, domain: str, opset: int) -> None:
+        """Input element types against the schema's type constraints (allowed types, one type per
+        type parameter). onnx's inference does not refuse e.g. a Sigmoid of int64 or a ScatterND
+        with float64 updates into float32 data, and MXNet's kernels only fail on them while running."""
+        schema = _schema(node.op_type, opset, domain)
+        if schema is None or not schema.inputs:
+            return
+        params = list(schema.inputs)
+        allowed_of = {c.type_param_str: c.allowed_type_strs for c in schema.type_constraints}
+        bound: dict[str, tuple[str, str]] = {}
+        for index, name in enumerate(node.input):
+            info = self.infos.get(name) if name else None
+            if info is None or info.dtype is None or index >= len(params) and (
+                    params[-1].option != onnx.defs.OpSchema.FormalParameterOption.Variadic):
                 continue
-            attrs = convert_attributes(spec, node)
-            static_flags = [spec.is_static_input(i) for i in range(len(node.input))]
-            prefer_flags = [
-                spec.prefers_static_input(i) and isinstance(self.statics.get(name), np.ndarray)
-                for i, name in enumerate(node.input)
-            ]
-            steps.append(
-                Step(node, spec, attrs, list(node.input), list(node.output), static_flags, opset, prefer_flags,
-                     subgraphs)
-            )
-        return steps
+            param = params[min(index, len(params) - 1)]
+            type_str = _tensor_type_str(info.dtype)
+            allowed = allowed_of.get(param.type_str)
+            # inputs of a fixed type (shape, axes, scales...) are read as values, whatever their type;
+            # sequences and optionals are not checked here
+            if type_str is None or allowed is None or not any(a.startswith("tensor(") for a in allowed):
+                continue
+            if type_str not in allowed:
+                raise InvalidModelError(
+                    f"{node.op_type} node {node.name!r}: input {index} ({name!r}) is a {type_str}, which "
+                    f"{node.op_type} (opset {opset}) does not take for {param.name!r}"
+                )
+            if index < len(params) or param.is_homogeneous:
+                first = bound.setdefault(param.type_str, (type_str, name))
+                if first[0] != type_str:
+                    raise InvalidModelError(
+                        f"{node.op_type} node {node.name!r}: inputs {first[1]!r} ({first[0]}) and {name!r} "
+                        f"({type_str}) must have the same type ({param.type_str})"
+                    )
 
     def _build_subgraphs(self, node: onnx.NodeProto, graphs: list[tuple[str, onnx.GraphProto]]) -> dict[str, Subgraph]:
         """Plans of ``node``'s subgraphs; their unsupported operators join this graph's report."""
@@ -788,6 +865,7 @@ class _Builder:
             self.statics[node.output[0]] = value
             return True
         values = self._static_inputs(node)
+        size = self._fold_size(node, values, opset)
         evaluator = shapes.EVALUATORS.get(op)
         # the evaluators work element by element on Python objects: use them for symbolic sizes
         # and small arrays; plain numpy constants fold faster through the reference below
@@ -812,7 +890,7 @@ class _Builder:
             return False
         if op in _NO_REFERENCE_FOLD or _has_subgraph(node):
             return False
-        if not self._small_outputs(node):
+        if not self._small_outputs(node) or (size is not None and size > limits.MAX_FOLDED_ELEMENTS):
             return False
         outputs = _reference_fold(node, values, self.model.opsets, self.infos)
         if outputs is None:
@@ -821,6 +899,22 @@ class _Builder:
             if name:
                 self.statics[name] = value
         return True
+
+    def _fold_size(self, node: onnx.NodeProto, values: list[object] | None, opset: int) -> int | None:
+        """Output size of a node with static inputs, from the values; refuses sizes over the budget."""
+        if values is None:
+            return None
+        try:
+            attrs = _attrs_plain(node)
+        except Exception:  # noqa: BLE001 - malformed attributes are reported by the converter
+            attrs = {}
+        size = budget.output_elements(node.op_type, opset, values, attrs)
+        if size is not None and size > limits.MAX_TENSOR_ELEMENTS:
+            raise ResourceLimitError(
+                f"{node.op_type} node {node.name!r} would create a tensor of {size} elements from its constant "
+                f"inputs, over gluon_onnx.limits.MAX_TENSOR_ELEMENTS = {limits.MAX_TENSOR_ELEMENTS}"
+            )
+        return size
 
     def _small_outputs(self, node: onnx.NodeProto) -> bool:
         for out in node.output:
@@ -990,6 +1084,91 @@ class _EvalInfo:
     def out_dtype(self, index: int) -> np.dtype | None:
         info = self.builder.infos.get(self.node.output[index])
         return info.dtype if info else None
+
+
+#: onnx inference messages of a declared type or rank (graph inputs/outputs, value_info) that
+#: contradicts what the nodes compute; differing sizes only warn, as in onnxruntime
+_CONTRADICTIONS = ("differ in rank", "elem type differs from existing")
+
+
+def _infer_shapes(proto: onnx.ModelProto, strict: bool = True) -> onnx.ModelProto:
+    """onnx shape inference; strict first, so that declared types contradicting the graph are caught."""
+    if not strict:
+        return onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True)
+    try:
+        return onnx.shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if any(c in line for c in _CONTRADICTIONS)]
+        if lines:
+            raise InvalidModelError(
+                f"declared types or ranks contradict what the graph computes: {'; '.join(lines)}"
+            ) from None
+    return onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True)
+
+
+_SCHEMAS: dict[tuple[str, str, int], object] = {}
+#: what an Einsum equation may hold (onnx's inference loops forever on e.g. a '-' without '>')
+_EINSUM_TERM = r"(?:[A-Za-z ]|\.\.\.)*"
+_EINSUM_EQUATION = re.compile(rf"{_EINSUM_TERM}(?:,{_EINSUM_TERM})*(?:->{_EINSUM_TERM})?")
+
+
+def _schema(op_type: str, version: int, domain: str) -> object:
+    key = (domain, op_type, version)
+    if key not in _SCHEMAS:
+        try:
+            _SCHEMAS[key] = onnx.defs.get_schema(op_type, version, domain)
+        except onnx.defs.SchemaError:
+            _SCHEMAS[key] = None
+    return _SCHEMAS[key]
+
+
+def _tensor_type_str(dtype: np.dtype) -> str | None:
+    try:
+        elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return f"tensor({TensorProto.DataType.Name(elem).lower()})"
+
+
+def _check_arity(graph: onnx.GraphProto | onnx.FunctionProto, opsets: Mapping[str, int]) -> None:
+    """Input/output counts and required attributes of every node (subgraphs included) against the
+    ONNX schemas.
+
+    Runs before onnx's shape inference, whose C++ code indexes inputs and outputs by position
+    and aborts the whole process on some malformed nodes (e.g. a Split with more outputs than
+    its num_outputs).
+    """
+    for index, node in enumerate(graph.node):
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        version = opsets.get(domain)
+        schema = _schema(node.op_type, version, domain) if version is not None else None
+        where = f"{node.op_type} node " + (repr(node.name) if node.name else f"#{index} of graph {graph.name!r}")
+        if schema is not None:
+            for kind, count, low, high in (("inputs", len(node.input), schema.min_input, schema.max_input),
+                                           ("outputs", len(node.output), schema.min_output, schema.max_output)):
+                if not low <= count <= high:
+                    raise InvalidModelError(
+                        f"{where} has {count} {kind}; {node.op_type} (opset {version}) takes {low} to {high}"
+                    )
+            optional = onnx.defs.OpSchema.FormalParameterOption.Optional
+            for position, name in enumerate(node.input):
+                param = schema.inputs[min(position, len(schema.inputs) - 1)] if schema.inputs else None
+                if not name and param is not None and param.option != optional:
+                    raise InvalidModelError(f"{where}: the required input {position} ({param.name!r}) is omitted")
+            present = {a.name for a in node.attribute}
+            missing = sorted(name for name, attr in schema.attributes.items() if attr.required and name not in present)
+            if missing:
+                raise InvalidModelError(f"{where} lacks the required attribute(s) {missing}")
+            if node.op_type == "Einsum" and domain == "":
+                equation = next((a.s for a in node.attribute if a.name == "equation"), b"")
+                if not _EINSUM_EQUATION.fullmatch(equation.decode("ascii", "replace")):
+                    raise InvalidModelError(f"{where}: invalid equation {equation[:80]!r}")
+            if node.op_type == "Split" and domain == "":
+                parts = [a.i for a in node.attribute if a.name == "num_outputs" and a.type == onnx.AttributeProto.INT]
+                if parts and parts[0] != len(node.output):
+                    raise InvalidModelError(f"{where} has {len(node.output)} outputs but num_outputs={parts[0]}")
+        for _, sub in _graph_attributes(node):
+            _check_arity(sub, opsets)
 
 
 def _attrs_plain(node: onnx.NodeProto) -> dict[str, object]:

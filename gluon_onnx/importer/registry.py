@@ -225,7 +225,11 @@ def convert_attributes(spec: ConverterSpec, node: onnx.NodeProto) -> dict[str, o
         attr_spec = spec.attributes.get(attr.name)
         if attr_spec is None:
             if spec.extra_attributes:
-                values[attr.name] = attribute_value(attr)
+                try:
+                    values[attr.name] = attribute_value(attr)
+                except (TypeError, ValueError, KeyError) as exc:
+                    raise ConversionError(f"attribute {attr.name!r} holds an invalid value: {exc}",
+                                          op_type=node.op_type, node=node.name) from None
                 continue
             raise ConversionError(
                 f"attribute {attr.name!r} is not supported by the {node.op_type} converter "
@@ -241,7 +245,11 @@ def convert_attributes(spec: ConverterSpec, node: onnx.NodeProto) -> dict[str, o
                 op_type=node.op_type,
                 node=node.name,
             )
-        value = attribute_value(attr)
+        try:
+            value = attribute_value(attr)
+        except (TypeError, ValueError, KeyError) as exc:  # e.g. a tensor whose data does not fit its dims
+            raise ConversionError(f"attribute {attr.name!r} holds an invalid value: {exc}", op_type=node.op_type,
+                                  node=node.name) from None
         if attr_spec.kind == "float":
             value = float(value)
         elif attr_spec.kind == "list[float]":

@@ -53,8 +53,14 @@ def pad_array(cx: NodeContext, x: object, pads: Sequence[tuple[int, int]], mode:
     """numpy-style pad on any rank (``pads`` per axis as (before, after), both >= 0)."""
     if all(b == 0 and a == 0 for b, a in pads):
         return x
-    return npi(cx.F, "pad", x, pad_width=tuple((int(b), int(a)) for b, a in pads), mode=mode,
-               constant_value=float(value))
+    width = tuple((int(b), int(a)) for b, a in pads)
+    if len(width) == 1:
+        # MXNet's numpy pad fails on every 1-D input ("index = 1 must be in range [0, 1)"): pad a (1, n) view
+        F = cx.F
+        padded = npi(F, "pad", F.reshape(x, shape=(1, -1)), pad_width=((0, 0),) + width, mode=mode,
+                     constant_value=float(value))
+        return F.reshape(padded, shape=(-1,))
+    return npi(cx.F, "pad", x, pad_width=width, mode=mode, constant_value=float(value))
 
 
 def has_symbolic(dims: Sequence[object]) -> bool:

@@ -20,7 +20,9 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
+from ... import limits
 from ...dtypes import storage_dtype
+from ...errors import ResourceLimitError
 from ..context import NeedsSpecialization, NodeContext
 from ..mxops import reshape as np_reshape
 from ..plan import Plan, Subgraph
@@ -155,6 +157,10 @@ def _stack(cx: NodeContext, items: list, out_index: int, axis: int = 0, element:
         return cx.shape_template(shape, cx.out_storage(out_index) or "float32")
     if any(not _is_tensor(v) for v in items):
         raise cx.fail("scan outputs must be tensors")
+    if not cx.symbolic and len({tuple(v.shape) for v in items}) > 1:
+        # MXNet's stack checks this only while running (an asynchronous failure)
+        raise cx.fail(f"scan output {out_index} changes shape across iterations: "
+                      f"{sorted({tuple(v.shape) for v in items})}")
     if len(items) == 1:
         return F.expand_dims(items[0], axis=axis)
     return F.stack(*items, axis=axis)
@@ -185,6 +191,11 @@ def loop(cx: NodeContext, M: object = None, cond: object = None, *v_initial: obj
         if trip_count is None:
             raise cx.fail("the loop has neither a trip count nor a condition that can become false")
         iterations = max(int(trip_count), 0)
+        if iterations > limits.MAX_LOOP_ITERATIONS:  # refused before the first iteration runs
+            raise ResourceLimitError(
+                f"Loop node {cx.name!r} would run {iterations} iterations, over "
+                f"gluon_onnx.limits.MAX_LOOP_ITERATIONS = {limits.MAX_LOOP_ITERATIONS}"
+            )
     else:
         iterations = None  # decided by the body
     if cx.symbolic:
@@ -214,6 +225,8 @@ def _run_loop(cx: NodeContext, graph: Subgraph, trip_count: int | None, iteratio
         states = list(outputs[1:1 + len(states)])
         for collected, value in zip(scans, outputs[1 + len(states):]):
             collected.append(value)
+            if not cx.symbolic and hasattr(value, "shape"):  # the stacked scan output grows every iteration
+                cx.check_elements([len(collected), *value.shape])
         i += 1
         if iterations is None and not _host_bool(cx, outputs[0]):
             break
@@ -349,6 +362,8 @@ def scan_v8(cx: NodeContext, sequence_lens: object, *inputs: object, body: onnx.
     graph = cx.subgraph("body")
     num_states = len(inputs) - num_scan_inputs
     num_scan_outputs = len(graph.output_names) - num_states
+    if not 0 <= num_scan_inputs <= len(inputs) or num_scan_outputs < 0:
+        raise cx.fail("num_scan_inputs does not match the inputs and the body")
     shapes = [cx.in_shape(1 + i) for i in range(len(inputs))]
     if any(shape is None or not shape for shape in shapes):
         raise cx.fail("the ranks of the inputs are unknown")

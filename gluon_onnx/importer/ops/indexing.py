@@ -26,6 +26,15 @@ def _wrap_negative(cx: NodeContext, index: object, length: object) -> object:
     return F.where(index < 0, shifted, index)
 
 
+def _wrap_index(cx: NodeContext, index: object, length: object) -> object:
+    """``index`` modulo ``length`` (Python sign), int64: in-range negative indices map as ONNX says, and
+    out-of-range ones (invalid) stay inside the tensor instead of failing inside MXNet's kernels."""
+    F = cx.F
+    if isinstance(length, int):
+        return index % max(length, 1)  # an empty axis: avoid an integer division by zero
+    return F.broadcast_mod(index, F.maximum(length, 1))
+
+
 def _grid(cx: NodeContext, like: object, axis: int, rank: int) -> object:
     """int64 coordinates along ``axis`` of every element of ``like``."""
     return cx.F.broadcast_like(axis_positions(cx, like, axis, rank, "int64"), like)
@@ -68,8 +77,13 @@ def gather_elements(cx: NodeContext, data: object, indices: object, *, axis: int
     F = cx.F
     rank = cx.rank(0)
     axis = norm_axis(cx, axis, rank)
-    index = _as_int64(cx, 1, indices)
-    # gather_nd maps in-range negative indices itself (and rejects out-of-range ones)
+    data_shape, index_shape = cx.in_shape(0), cx.in_shape(1)
+    if len(index_shape) != rank:
+        raise cx.fail(f"indices have rank {len(index_shape)}, data rank {rank}")
+    for i, (d, n) in enumerate(zip(data_shape, index_shape)):
+        if i != axis and isinstance(d, int) and isinstance(n, int) and n > d:
+            raise cx.fail(f"indices of shape {tuple(index_shape)} do not fit data of shape {tuple(data_shape)}")
+    index = _wrap_index(cx, _as_int64(cx, 1, indices), dim_size(cx, data, data_shape[axis], axis))
     coords = [index if i == axis else _grid(cx, index, i, rank) for i in range(rank)]
     return F.gather_nd(data, F.stack(*coords, axis=0))
 
@@ -91,9 +105,28 @@ def _index_tuples_first(cx: NodeContext, indices: object, batch_dims: int) -> ob
 @converter("GatherND", since=12)
 @converter("GatherND", since=13)
 def gather_nd(cx: NodeContext, data: object, indices: object, *, batch_dims: int = 0) -> object:
-    if cx.rank(1) < 1:
+    F = cx.F
+    rank = cx.rank(1)
+    if rank < 1:
         raise cx.fail("GatherND indices must have rank >= 1")
-    return cx.F.gather_nd(data, _index_tuples_first(cx, indices, batch_dims))
+    depth = cx.in_shape(1)[-1]
+    if not isinstance(depth, int):
+        raise NeedsSpecialization("GatherND with a symbolic index depth")
+    data_shape = cx.in_shape(0)
+    count = batch_dims + depth
+    if batch_dims < 0 or count > len(data_shape) or batch_dims >= rank:
+        raise cx.fail(f"batch_dims {batch_dims} and index tuples of length {depth} do not fit data of rank "
+                      f"{len(data_shape)}")
+    tuples = _index_tuples_first(cx, indices, batch_dims)
+    # every coordinate modulo its axis length (see _wrap_index)
+    sizes = [dim_size(cx, data, data_shape[i], i) for i in range(count)]
+    layout = (count,) + (1,) * (rank - 1)
+    if all(isinstance(s, int) for s in sizes):
+        modulus = cx.const(np.maximum(np.array(sizes, dtype=np.int64), 1).reshape(layout))
+    else:
+        parts = [F.full(shape=(1,), val=s, dtype="int64") if isinstance(s, int) else s for s in sizes]
+        modulus = F.reshape(F.maximum(F.concat(*parts, dim=0), 1), shape=layout)
+    return F.gather_nd(data, F.broadcast_mod(tuples, modulus))
 
 
 # --- Scatter family -----------------------------------------------------------------------------
@@ -159,6 +192,17 @@ def _combine_rows(cx: NodeContext, table: object, rows: object, updates: object,
     return F.broadcast_minimum(table, F.min(candidates, axis=0))
 
 
+def _check_updates(cx: NodeContext, expected: tuple) -> None:
+    """``updates`` (input 2) must have the shape the indices imply: MXNet's kernels index it by that
+    shape (a mismatch corrupted memory)."""
+    actual = cx.in_shape(2)
+    if actual is None:
+        return
+    if len(actual) != len(expected) or any(isinstance(a, int) and isinstance(e, int) and a != e
+                                           for a, e in zip(actual, expected)):
+        raise cx.fail(f"updates of shape {tuple(actual)} do not match the indices (expected {tuple(expected)})")
+
+
 def _scatter_elements(cx: NodeContext, data: object, indices: object, updates: object, axis: int,
                       reduction: str) -> object:
     F = cx.F
@@ -167,6 +211,11 @@ def _scatter_elements(cx: NodeContext, data: object, indices: object, updates: o
         return data  # nothing to scatter; MXNet kernels leave the engine broken on zero-size results
     rank = len(shape)
     axis = norm_axis(cx, axis, rank)
+    index_shape = cx.in_shape(1)
+    if index_shape is not None:
+        if len(index_shape) != rank:
+            raise cx.fail(f"indices of rank {len(index_shape)} for data of rank {rank}")
+        _check_updates(cx, tuple(index_shape))
     index = _wrap_negative(cx, _as_int64(cx, 1, indices), dim_size(cx, data, shape[axis], axis))
     coords = [index if i == axis else _grid(cx, index, i, rank) for i in range(rank)]
     rows = F.reshape(_linear_index(cx, coords, list(shape), data), shape=(-1,))
@@ -204,6 +253,7 @@ def scatter_nd(cx: NodeContext, data: object, indices: object, updates: object, 
         raise NeedsSpecialization("ScatterND with a symbolic index depth")
     if depth == 0 or depth > len(shape):
         raise cx.fail(f"index tuples of length {depth} do not fit data of rank {len(shape)}")
+    _check_updates(cx, tuple(index_shape[:-1]) + tuple(shape[depth:]))
     tuples = _index_tuples_first(cx, indices, 0)
     coords = []
     for axis in range(depth):
@@ -272,6 +322,8 @@ def one_hot(cx: NodeContext, indices: object, depth: object, values: object, *, 
     if count < 0:
         raise cx.fail(f"depth must be non-negative, got {count}")
     axis = norm_axis(cx, axis, rank + 1)
+    shape = list(cx.in_shape(0))
+    cx.check_elements(shape[:axis] + [count] + shape[axis:])
     index = _as_int64(cx, 0, indices)
     index = F.where(index < 0, index + count, index)
     expanded = F.expand_dims(index, axis=axis) if rank else np_reshape(F, index, (1,))

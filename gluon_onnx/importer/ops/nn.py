@@ -21,8 +21,16 @@ def resolve_pads(
     pads: list[int] | None,
     auto_pad: str,
 ) -> list[tuple[int, int]]:
-    """Per-axis (begin, end) padding, resolving auto_pad from the input size."""
+    """Per-axis (begin, end) padding, resolving auto_pad from the input size.
+
+    Also validates the window: MXNet's kernels check these only while running (asynchronously).
+    """
     n = len(kernel)
+    for name, values, low in (("kernel_shape", kernel, 1), ("strides", strides, 1), ("dilations", dilations, 1),
+                              ("pads", pads or [0] * (2 * n), 0)):
+        if len(values) != (2 * n if name == "pads" else n) or any(int(v) < low for v in values):
+            raise cx.fail(f"invalid {name} {list(values)} for a {n}-D window")
+    cx.check_elements([(k - 1) * d + 1 for k, d in zip(kernel, dilations)])  # an absurd window is a bomb too
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         sizes = cx.concrete(spatial_in) if any(not isinstance(d, int) for d in spatial_in) else spatial_in
         result = []
@@ -36,7 +44,9 @@ def resolve_pads(
         return [(0, 0)] * n
     if auto_pad not in ("NOTSET", ""):
         raise cx.fail(f"unknown auto_pad value {auto_pad!r}")
-    return onnx_pads_to_pairs(pads or [], n)
+    pairs = onnx_pads_to_pairs(pads or [], n)
+    cx.check_elements([d + b + e if isinstance(d, int) else d for d, (b, e) in zip(spatial_in, pairs)])
+    return pairs
 
 
 def split_symmetric(pairs: list[tuple[int, int]]) -> tuple[tuple[int, ...], list[tuple[int, int]]]:

@@ -78,6 +78,8 @@ def _mx_pool(cx: NodeContext, x: object, win: _Window, pool_type: str, count_inc
              p: int = 2) -> object:
     F = cx.F
     sym, rest = split_symmetric(win.pairs)
+    if any(pad >= k for pad, k in zip(sym, win.kernel)):
+        raise cx.fail(f"pads {win.pairs} must be smaller than the kernel {win.kernel}")
     common = dict(kernel=win.kernel, stride=win.strides, pad=sym,
                   pooling_convention="full" if win.ceil_mode else "valid")
     explicit = [(0, 0), (0, 0)] + rest
@@ -338,9 +340,13 @@ def max_unpool(cx: NodeContext, x: object, indices: object, output_shape: object
         for i, (size, k, s) in enumerate(zip(shape[2:], kernel_shape, strides_t))
     )
     cx.check_elements(inferred)
+    total = int(np.prod(inferred))
+    if total <= 0:
+        raise cx.fail(f"the unpooled shape {inferred} is empty")
     flat_values = F.reshape(x, shape=(-1,))
-    flat_indices = F.reshape(F.Cast(indices, dtype="int64"), shape=(1, -1))
-    out = F.reshape(F.scatter_nd(flat_values, flat_indices, shape=(int(np.prod(inferred)),)), shape=inferred)
+    # scatter_nd does not check bounds: invalid indices wrap inside the output instead of corrupting memory
+    flat_indices = F.reshape(F.Cast(indices, dtype="int64"), shape=(1, -1)) % total
+    out = F.reshape(F.scatter_nd(flat_values, flat_indices, shape=(total,)), shape=inferred)
     if output_shape is None:
         return out
     # indices address the inferred shape; a larger output_shape pads zeros after it

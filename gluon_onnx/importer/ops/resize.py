@@ -265,7 +265,14 @@ def resize(cx: NodeContext, x: object, options: ResizeOptions, *, scales: Sequen
                 targets.append((int(math.floor(scale * _as_int(cx, shape[a]))), scale))
     else:
         raise cx.fail("Resize needs either scales or sizes")
+    out_dims = list(shape)
+    for axis, (out_size, _) in zip(axes, targets):
+        out_dims[axis] = out_size
+    cx.check_elements(out_dims)  # per-axis checks alone let every axis grow a little
     storage = cx.in_storage(0) or "float32"
+    if any(isinstance(d, int) and d == 0 for d in out_dims):
+        # MXNet's resampling kernels cannot produce empty axes
+        return cx.shape_template(out_dims, storage)
     compute = "float64" if storage in ("float64", "int64", "int32") else "float32"
     y = x
     is_float = storage.startswith("float")

@@ -122,6 +122,7 @@ class _Recurrence:
         if not isinstance(hidden, int) or (hidden_size is not None and hidden_size != hidden):
             raise cx.fail(f"hidden_size {hidden_size} does not match R of shape {r_shape}")
         self.hidden = hidden
+        self._check_shapes(layout)
         self.layout = layout
         self.dtype = cx.in_storage(0) or "float32"
         F = self.F
@@ -132,6 +133,28 @@ class _Recurrence:
         self.X, self.W, self.R, self.B, self.P = X, W, R, B, P
         self.initial_h, self.initial_c = initial_h, initial_c
         self.sequence_lens = self._effective_lengths(sequence_lens)
+
+    def _check_shapes(self, layout: int) -> None:
+        """Known sizes of W, R, B, initial_h/c, P against the direction count and hidden size: MXNet's
+        fused RNN reads its packed parameters by those sizes, out of bounds when they disagree."""
+        cx, dirs, size = self.cx, self.num_directions, self.gates * self.hidden
+        x_shape = cx.in_shape(0)
+        batch = x_shape[0 if layout else 1] if x_shape is not None and len(x_shape) == 3 else None
+        expected = {1: (dirs, size, None), 2: (dirs, size, self.hidden), 3: (dirs, 2 * size), 4: (batch,),
+                    5: (batch, dirs, self.hidden) if layout else (dirs, batch, self.hidden),
+                    6: (batch, dirs, self.hidden) if layout else (dirs, batch, self.hidden), 7: (dirs, 3 * self.hidden)}
+        if x_shape is not None and len(x_shape) != 3:
+            raise cx.fail(f"X must have rank 3, got shape {tuple(x_shape)}")
+        for index, dims in expected.items():
+            if self.kind != "lstm" and index in (6, 7):
+                continue
+            shape = cx.in_shape(index)
+            if shape is None:
+                continue
+            if len(shape) != len(dims) or any(isinstance(s, int) and isinstance(d, int) and s != d
+                                              for s, d in zip(shape, dims)):
+                raise cx.fail(f"input {index} has shape {tuple(shape)}, expected {tuple(dims)} "
+                              f"({dirs} direction(s), hidden size {self.hidden})")
 
     def _effective_lengths(self, sequence_lens: object) -> object:
         """sequence_lens, or None when it is known to cover the whole sequence."""

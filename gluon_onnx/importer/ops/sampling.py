@@ -247,8 +247,12 @@ def _roi_align(cx: NodeContext, x: object, rois: object, batch_indices: object, 
             and all(isinstance(d, int) for d in x_shape):
         # no region (e.g. an empty FPN level): MXNet kernels leave the engine broken on zero-size results
         return empty_tensor(cx, x, (0, x_shape[1], pooled_h, pooled_w))
+
+    if pooled_h < 1 or pooled_w < 1:
+        raise cx.fail(f"output_height/output_width must be positive, got ({pooled_h}, {pooled_w})")
     storage = cx.in_storage(0)
     ct = compute_dtype(storage)
+    batch_indices = _clamp_batch(cx, x, F.Cast(batch_indices, dtype=ct), ct)
     if storage != ct:
         x = F.Cast(x, dtype=ct)
     if cx.in_storage(1) != ct:
@@ -256,6 +260,10 @@ def _roi_align(cx: NodeContext, x: object, rois: object, batch_indices: object, 
     if ratio <= 0:
         if mode == "max":
             raise cx.fail("RoiAlign max mode needs sampling_ratio > 0 (the adaptive sample count is data-dependent)")
+        if half_pixel:
+            # MXNet's aligned ROIAlign aborts the process on an empty or NaN box (a check inside an
+            # OpenMP loop): scale the boxes here and keep every one non-empty
+            rois, scale = _non_empty_boxes(cx, rois * scale), 1.0
         boxes = F.concat(F.reshape(F.Cast(batch_indices, dtype=ct), shape=(-1, 1)), rois, dim=1)
         y = F.contrib.ROIAlign(x, boxes, pooled_size=(pooled_h, pooled_w), spatial_scale=scale, sample_ratio=-1,
                                aligned=half_pixel)
@@ -296,6 +304,28 @@ def _roi_align(cx: NodeContext, x: object, rois: object, batch_indices: object, 
 @converter("MaxRoiPool", since=22)
 def max_roi_pool(cx: NodeContext, x: object, rois: object, *, pooled_shape: list[int] | None = None,
                  spatial_scale: float = 1.0) -> object:
-    if not pooled_shape or len(pooled_shape) != 2:
-        raise cx.fail("pooled_shape must hold (height, width)")
-    return cx.F.ROIPooling(x, rois, pooled_size=tuple(pooled_shape), spatial_scale=spatial_scale)
+    if not pooled_shape or len(pooled_shape) != 2 or min(pooled_shape) < 1:
+        raise cx.fail(f"pooled_shape must hold a positive (height, width), got {pooled_shape}")
+    F = cx.F
+    batch = _clamp_batch(cx, x, F.slice_axis(rois, axis=1, begin=0, end=1), cx.in_storage(1) or "float32")
+    rois = F.concat(batch, F.slice_axis(rois, axis=1, begin=1, end=None), dim=1)
+    return F.ROIPooling(x, rois, pooled_size=tuple(pooled_shape), spatial_scale=spatial_scale)
+
+
+def _non_empty_boxes(cx: NodeContext, boxes: object) -> object:
+    """(R, 4) boxes x1, y1, x2, y2 with NaN as 0, within +-1e30, and x2 > x1, y2 > y1 (valid boxes
+    are unchanged)."""
+    F = cx.F
+    boxes = F.clip(F.where(boxes == boxes, boxes, F.zeros_like(boxes)), -1e30, 1e30)
+    start = F.slice_axis(boxes, axis=1, begin=0, end=2)
+    end = F.slice_axis(boxes, axis=1, begin=2, end=4)
+    end = F.maximum(end, start + (F.abs(start) + 1.0) * 1e-5)
+    return F.concat(start, end, dim=1)
+
+
+def _clamp_batch(cx: NodeContext, x: object, batch: object, dtype: str) -> object:
+    """Batch indices (``dtype`` floats) clamped into [0, N-1]: others are invalid, and MXNet's ROI
+    kernels read memory out of bounds with them."""
+    F = cx.F
+    last = F.slice_axis(F.shape_array(x), axis=0, begin=0, end=1) - 1
+    return F.broadcast_minimum(F.relu(batch), F.Cast(last, dtype=dtype))

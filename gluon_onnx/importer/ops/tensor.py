@@ -65,13 +65,50 @@ def _static_size(dims: Sequence[object]) -> int | None:
     return int(np.prod(dims, dtype=np.int64))
 
 
+def _resolve_reshape(cx: NodeContext, in_shape: tuple, dims: list, allowzero: int) -> tuple[int, ...]:
+    """The concrete ONNX output shape (0 copies the input size unless allowzero, one -1 is inferred)."""
+    out: list[int] = []
+    inferred = None
+    for i, d in enumerate(dims):
+        if d == -1:
+            if inferred is not None:
+                raise cx.fail(f"shape {dims} has more than one -1")
+            inferred = i
+            out.append(1)
+        elif d == 0 and not allowzero:
+            if i >= len(in_shape):
+                raise cx.fail(f"shape {dims} copies axis {i} (0) of an input of rank {len(in_shape)}")
+            out.append(int(in_shape[i]))
+        else:
+            out.append(int(d))
+    total = int(np.prod(in_shape, dtype=np.int64))
+    known = int(np.prod(out, dtype=np.int64))
+    if inferred is not None:
+        if known == 0 or total % known:
+            raise cx.fail(f"cannot infer the -1 of shape {dims} for an input of shape {tuple(in_shape)}")
+        out[inferred] = total // known
+    elif known != total:
+        raise cx.fail(f"cannot reshape an input of shape {tuple(in_shape)} ({total} elements) to {dims}")
+    return tuple(out)
+
+
 def reshape_to(cx: NodeContext, x: object, dims: list, allowzero: int = 0) -> object:
     """Reshape ``x`` to ONNX target ``dims`` (ints incl. 0/-1 codes, and symbolic Dims)."""
     F = cx.F
+    if any(isinstance(d, int) and d < -1 for d in dims):
+        # MXNet would read -2, -3, -4 as its own special codes
+        raise cx.fail(f"shape {dims} has a negative size other than -1")
+    in_shape = cx.in_shape(0)
+    if in_shape is not None and all(isinstance(d, int) for d in (*in_shape, *dims)):
+        target = _resolve_reshape(cx, in_shape, dims, allowzero)
+        # explicit sizes; numpy semantics for a real 0 (MXNet's legacy reshape reads 0 as "copy"; empty
+        # results) and beyond 6 dimensions (the legacy reshape of oneDNN-laid-out data fails there)
+        if 0 in target or not target or len(target) > 6:
+            return np_reshape(F, x, target)
+        return F.reshape(x, shape=target)
     if not any(isinstance(d, Dim) for d in dims):
         if allowzero and 0 in dims:
             return np_reshape(F, x, dims)
-        in_shape = cx.in_shape(0)
         if in_shape is not None and _static_size(in_shape) == 0:
             resolved = [in_shape[i] if d == 0 and not allowzero else int(d) for i, d in enumerate(dims)]
             if -1 in resolved:
@@ -490,9 +527,10 @@ def tile(cx: NodeContext, x: object, repeats: object, *extra: object) -> object:
         cx.check_elements([d * r if isinstance(d, int) else d for d, r in zip(shape, reps)])
     if any(r < 0 for r in reps):
         raise cx.fail(f"repeats {reps} must be non-negative")
-    if len(reps) <= 3:
+    if sum(r != 1 for r in reps) <= 2:
         return cx.F.tile(x, reps=reps)
-    # MXNet's tile runs out of reduction axes beyond a few repeated axes: one axis at a time
+    # MXNet's tile runs out of reduction axes with three repeated axes (it fails while running, e.g.
+    # a (2, 2, 2) input tiled (2, 2, 2)): one axis at a time
     out = x
     for axis, r in enumerate(reps):
         if r != 1:
@@ -612,8 +650,17 @@ def _pad(cx: NodeContext, x: object, pads: list[int], mode: str, value: float, a
         dims = [d + min(b, 0) + min(e, 0) for d, (b, e) in zip(dims, pairs)]
         begin = tuple(-b if b < 0 else None for b, _ in pairs)
         end = tuple(e if e < 0 else None for _, e in pairs)
-        x = F.slice(x, begin=begin, end=end)
+        if any(isinstance(d, int) and d < 0 for d in dims):
+            raise cx.fail(f"negative pads {pads} crop more than the input of shape {tuple(cx.in_shape(0))} holds")
+        if _static_size(dims) == 0:
+            x = empty_tensor(cx, x, dims)
+        else:
+            x = F.slice(x, begin=begin, end=end)
         pairs = [(max(b, 0), max(e, 0)) for b, e in pairs]
+    cx.check_elements([d + b + e if isinstance(d, int) else d for d, (b, e) in zip(dims, pairs)])
+    if mode != "constant" and any(d == 0 and (b or e) for d, (b, e) in zip(dims, pairs)):
+        # MXNet's reflect kernel divides by the axis length
+        raise cx.fail(f"{mode} padding of an empty axis (input shape {tuple(dims)})")
     if mode == "wrap":
         for axis, (b, e) in enumerate(pairs):
             if b or e:
@@ -895,7 +942,10 @@ def reverse_sequence(cx: NodeContext, x: object, sequence_lens: object, *, batch
     axes = (1, 0) + tuple(range(2, rank))
     if swap:
         data = F.transpose(data, axes=axes)
-    out = F.SequenceReverse(data, F.Cast(sequence_lens, dtype="float32"), use_sequence_length=True, axis=0)
+    # lengths outside [0, time] are invalid, and MXNet's kernel would write out of bounds with them
+    time_length = F.Cast(F.slice_axis(F.shape_array(data), axis=0, begin=0, end=1), dtype="float32")
+    lengths = F.broadcast_minimum(F.relu(F.Cast(sequence_lens, dtype="float32")), time_length)
+    out = F.SequenceReverse(data, lengths, use_sequence_length=True, axis=0)
     if swap:
         out = F.transpose(out, axes=axes)
     return F.Cast(out, dtype="bool") if storage == "bool" else out
@@ -955,6 +1005,10 @@ def col2im(cx: NodeContext, x: object, image_shape: object, block_shape: object,
     dilations = list(dilations or [1] * n)
     strides = list(strides or [1] * n)
     pads = list(pads or [0] * (2 * n))
+    if min(kernel + tuple(dilations) + tuple(strides)) < 1 or min(image) < 1 or min(pads) < 0 or \
+            len(dilations) != n or len(strides) != n or len(pads) != 2 * n:
+        raise cx.fail(f"invalid Col2Im geometry: image {image}, block {kernel}, dilations {dilations}, "
+                      f"strides {strides}, pads {pads}")
     shape = cx.in_shape(0)
     if shape is None or len(shape) != 3:
         raise cx.fail("Col2Im takes a 3-D input (N, C * prod(block_shape), L)")
