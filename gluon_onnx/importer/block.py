@@ -101,6 +101,9 @@ class OnnxBlock(gluon.HybridBlock):
         self._const_arrays: dict[tuple[str, str], mx.nd.NDArray] = {}
         self._param_keys: dict[str, str] = {}
         self._specialized = bool(plan.static_needs)
+        self._specialization_reason: str | None = (
+            f"the graph needs the values of input(s) {sorted(plan.static_needs)} to be built"
+            if plan.static_needs else None)
         self._spec_key: tuple | None = None
         self._spec_executors: dict[tuple, Executor] = {}
         self._pending_inputs: tuple = ()
@@ -167,6 +170,15 @@ class OnnxBlock(gluon.HybridBlock):
     def is_shape_specialized(self) -> bool:
         """True when the hybridized graph was built for the last input shapes/values."""
         return self._specialized
+
+    @property
+    def specialization_reason(self) -> str | None:
+        """Why the hybridized graph is built per input shape (None while it is one symbolic graph).
+
+        The message names the node and the size or value a symbolic trace could not express; set
+        once a hybridized call found it (or at import, for graphs that need input values).
+        """
+        return self._specialization_reason
 
     def summary(self) -> str:
         """One line per node that runs: name, operator and the output shapes ONNX inference knows."""
@@ -284,8 +296,9 @@ class OnnxBlock(gluon.HybridBlock):
         if not self._specialized:
             try:
                 return self._executor.run(F, args, params, None)
-            except NeedsSpecialization:
+            except NeedsSpecialization as exc:
                 self._specialized = True
+                self._specialization_reason = exc.reason
                 if self._pending_inputs:
                     self._spec_key = self._specialization_key(self._pending_inputs)
         if self._spec_key is None:
