@@ -53,30 +53,15 @@ _DATA_DEPENDENT = ("torchvision's detection postprocessing keeps boxes with NonM
 EXPECTED_FAILURES: dict[str, ExpectedFailure] = {
     "ssdlite_mobilenet_v3_t17": ExpectedFailure(
         ("hybridized",), HybridizationError, r"NonMaxSuppression node .* data-dependent output shape", _DATA_DEPENDENT),
-    # the specialized trace stops at the first size computed from a data-dependent one (a Slice
-    # of the RPN's top-k per level), before it reaches the NonZero itself
     "fasterrcnn_mobilenet_v3_fpn_t17": ExpectedFailure(
-        ("hybridized",), HybridizationError, r"cannot be expressed as a static MXNet graph even for fixed inputs",
-        _DATA_DEPENDENT),
+        ("hybridized",), HybridizationError, r"NonMaxSuppression node .* data-dependent output shape", _DATA_DEPENDENT),
 }
 
-
-_RANK_LOST = ("ONNX shape inference loses the rank after a Reshape to a computed shape, and the planner "
-              "does not carry its own symbolic shapes further")
-_UNKNOWN_SIZES = "Resize sizes computed from Shape of a tensor whose dims ONNX shape inference left unknown"
 
 #: models whose hybridized graph is rebuilt for each input shape (correct, but one trace per
 #: shape) instead of one symbolic graph serving every batch size, and why. A model that becomes
 #: symbolic fails the test so that the entry is removed; one that becomes specialized is a regression.
-SHAPE_SPECIALIZED: dict[str, str] = {
-    "swin_t17": "window partition: the value of a Concat of sizes is needed to build the graph",
-    "lraspp_mobilenet_v3_t17": _UNKNOWN_SIZES,
-    "deeplabv3_resnet_t13": _UNKNOWN_SIZES,
-    "transformer_encoder_t17": _RANK_LOST,
-    "yolov8_t17": _UNKNOWN_SIZES,
-    "yolo11_t13": _RANK_LOST,
-    "transformer_encoder_d18": "Reshape with -1 and several symbolic sizes (attention heads)",
-}
+SHAPE_SPECIALIZED: dict[str, str] = {}
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
