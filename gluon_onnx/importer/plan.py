@@ -105,6 +105,9 @@ class Plan:
     producers: dict[str, str] = field(default_factory=dict)  # tensor -> node name
     constant_params: dict[str, np.ndarray] = field(default_factory=dict)  # parameter values from Constant nodes
     outer_names: set[str] = field(default_factory=set)  # subgraphs: tensors read from enclosing graphs
+    # symbol -> every runtime (tensor, axis) with that size, earliest first: where the witness
+    # itself is not computed (a graph cut with outputs=), another one is
+    size_sources: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
     def info(self, name: str) -> TensorInfo:
         return self.infos.get(name) or TensorInfo(None, None)
@@ -222,6 +225,7 @@ class _Builder:
         self._dim_params: dict[str, Dim] = {}
         self._witness_candidates: dict[str, list[tuple[str, int]]] = defaultdict(list)
         self._position: dict[str, int] = {}  # tensor -> index of its producer in the walk order
+        self.size_sources: dict[str, list[tuple[str, int]]] = {}
         # sizes named by the graph inputs: exporters write other sizes as expressions of them
         self._input_size_names: set[str] = set(outer._input_size_names) if outer is not None else set()
         self.tensor_shapes = dict(tensor_shapes or {})
@@ -300,6 +304,7 @@ class _Builder:
             opsets=dict(self.model.opsets),
             producers={o: n.name for o, n in self.producer.items()},
             constant_params={n: v for n, v in self.constant_params.items() if n in params},
+            size_sources=self.size_sources,
         )
         plan.static_needs = self._static_needs(steps, inputs)
         if self.outer is not None:
@@ -658,7 +663,9 @@ class _Builder:
             if current is not None and usable(current):
                 choices.append(current)
             if choices:
-                self.witnesses[symbol] = min(choices, key=computed_at)
+                choices = sorted(set(choices), key=computed_at)
+                self.witnesses[symbol] = choices[0]
+                self.size_sources[symbol] = choices
 
     def shape_of(self, name: str) -> tuple | None:
         static = self.statics.get(name)
