@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 
@@ -349,10 +350,12 @@ class OnnxBlock(gluon.HybridBlock):
         ctx = self._pending_inputs[0].context
         params = {name: self._reg_params[key].data(ctx) for name, key in self._param_keys.items()}
         seen: dict[str, tuple[int, ...]] = {}
+        # sizes that depend on the values of this call would be wrong for the next one of the same shapes
+        value_dependent = _value_dependent_tensors(self._plan)
 
         def record(step: object, values: list) -> None:
             for name, value in zip(step.outputs, values):
-                if name and isinstance(value, mx.nd.NDArray):
+                if name and name not in value_dependent and isinstance(value, mx.nd.NDArray):
                     seen[name] = tuple(value.shape)
 
         try:
@@ -411,7 +414,48 @@ class OnnxBlock(gluon.HybridBlock):
             if param.name not in used:
                 del self._const_params[key]
                 self.params._params.pop(param.name, None)
-        super()._build_cache(*args)
+        flags = self._flags
+        if _has_data_dependent_shapes(out):
+            # memory planned once for all calls cannot hold sizes that depend on the values
+            # (MXNet fails with 'Shape is unknown'): such graphs run with dynamic allocation
+            self._flags = [(k, False if k in ("static_alloc", "static_shape") else v) for k, v in flags]
+        try:
+            super()._build_cache(*args)
+        finally:
+            self._flags = flags
+
+
+#: ONNX operators whose output shapes may depend on their input values
+_VALUE_DEPENDENT_ONNX_OPS = frozenset({"NonZero", "Compress", "Unique", "NonMaxSuppression", "If", "Loop",
+                                       "StringSplit", "SequenceConstruct", "SplitToSequence", "SequenceInsert",
+                                       "SequenceErase"})
+
+
+def _value_dependent_tensors(plan: Plan) -> set[str]:
+    """Tensors whose shapes may depend on the values of the inputs, not only on their shapes: outputs
+    of data-dependent operators, of steps that read a computed value statically, and what follows."""
+    inputs = set(plan.inputs)
+    tainted: set[str] = set()
+    for step in plan.steps:
+        reads_value = any(
+            name and step.static_inputs[i] and name not in plan.statics and name not in plan.params
+            and name not in inputs for i, name in enumerate(step.inputs))
+        if step.op_type in _VALUE_DEPENDENT_ONNX_OPS or reads_value or any(n in tainted for n in step.inputs):
+            tainted.update(o for o in step.outputs if o)
+    return tainted
+
+
+#: MXNet operators whose output shapes depend on their input values
+_DATA_DEPENDENT_OPS = frozenset({"_npi_nonzero", "_npx_nonzero", "_contrib_boolean_mask", "_npi_unique"})
+
+
+def _has_data_dependent_shapes(symbol: mx.sym.Symbol) -> bool:
+    def search(graph: dict) -> bool:
+        # control flow operators (cond, while_loop) hold their bodies as subgraphs
+        return any(node["op"] in _DATA_DEPENDENT_OPS or any(search(sub) for sub in node.get("subgraphs", ()))
+                   for node in graph["nodes"])
+
+    return search(json.loads(symbol.tojson()))
 
 
 class _BlockConstants(ConstantProvider):
