@@ -24,10 +24,10 @@ import mxnet as mx
 import numpy as np
 import pytest
 from mxnet import autograd, gluon
+from mxnet.base import MXNetError
 
 import gluon_onnx
 from gluon_onnx.backend import to_nd, to_numpy
-from gluon_onnx.errors import HybridizationError
 from tests.corpus.inputs import case_inputs
 
 MODELS = Path(__file__).resolve().parent / "models"
@@ -46,15 +46,16 @@ class ExpectedFailure:
     reason: str
 
 
-_DATA_DEPENDENT = ("torchvision's detection postprocessing keeps boxes with NonMaxSuppression, whose output "
-                   "size depends on the data; gluon_onnx runs NonMaxSuppression on the host (imperative only)")
-
 #: model name -> known failure. Remove the entry when the cause is fixed (the test then fails).
 EXPECTED_FAILURES: dict[str, ExpectedFailure] = {
-    "ssdlite_mobilenet_v3_t17": ExpectedFailure(
-        ("hybridized",), HybridizationError, r"NonMaxSuppression node .* data-dependent output shape", _DATA_DEPENDENT),
+    # traced into one symbolic graph (NonMaxSuppression, top-k of data-dependent counts, the If that
+    # returns no boxes or the kept ones), but MXNet's executor fails while running it: 'delay_alloc'
+    # from a oneDNN operator given an empty array, 'Shape size mismatch 0 v.s. 1' without oneDNN.
+    # Not narrowed down: its RPN If alone, fed the same tensors, runs, and SSDlite's postprocessing runs.
     "fasterrcnn_mobilenet_v3_fpn_t17": ExpectedFailure(
-        ("hybridized",), HybridizationError, r"NonMaxSuppression node .* data-dependent output shape", _DATA_DEPENDENT),
+        ("hybridized",), MXNetError, r"delay_alloc|Shape size mismatch",
+        "MXNet 1.9's dynamic-shape execution fails on the traced FasterRCNN graph (cause not narrowed "
+        "down); imperative mode matches onnxruntime"),
 }
 
 
