@@ -432,16 +432,26 @@ _VALUE_DEPENDENT_ONNX_OPS = frozenset({"NonZero", "Compress", "Unique", "NonMaxS
 
 
 def _value_dependent_tensors(plan: Plan) -> set[str]:
-    """Tensors whose shapes may depend on the values of the inputs, not only on their shapes: outputs
-    of data-dependent operators, of steps that read a computed value statically, and what follows."""
-    inputs = set(plan.inputs)
+    """Tensors whose shapes may depend on input values other than those keying a specialization:
+    outputs of data-dependent operators, of steps that read such a value while the graph is built,
+    and what follows from them."""
+    # values fixed by the specialization key: constants, parameters, the inputs read as values,
+    # and what is computed from them and from sizes that are not value-dependent
+    keyed = set(plan.statics) | set(plan.params) | (set(plan.inputs) & set(plan.static_needs))
     tainted: set[str] = set()
     for step in plan.steps:
-        reads_value = any(
-            name and step.static_inputs[i] and name not in plan.statics and name not in plan.params
-            and name not in inputs for i, name in enumerate(step.inputs))
-        if step.op_type in _VALUE_DEPENDENT_ONNX_OPS or reads_value or any(n in tainted for n in step.inputs):
-            tainted.update(o for o in step.outputs if o)
+        names = [n for n in step.inputs if n]
+        if step.op_type in ("Shape", "Size"):
+            computed_from_key = bool(names) and names[0] not in tainted
+        else:
+            computed_from_key = all(n in keyed for n in names)
+        reads_other_values = any(name and step.static_inputs[i] and name not in keyed
+                                 for i, name in enumerate(step.inputs))
+        outputs = [o for o in step.outputs if o]
+        if step.op_type in _VALUE_DEPENDENT_ONNX_OPS or reads_other_values or any(n in tainted for n in names):
+            tainted.update(outputs)
+        elif computed_from_key:
+            keyed.update(outputs)
     return tainted
 
 
