@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import errors, limits
+from .exporter import export_block as export_block
 from .importer import OnnxBlock, load_block
 
 __version__ = "0.1.0"

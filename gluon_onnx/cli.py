@@ -101,6 +101,20 @@ def info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_export(p: argparse.ArgumentParser) -> None:
+    from .exporter.cli import configure  # noqa: PLC0415
+
+    configure(p)
+
+
+@command("export", _configure_export)
+def export(args: argparse.Namespace) -> int:
+    """Export a Gluon/GluonCV model-zoo network or a symbol.json + params checkpoint to ONNX."""
+    from .exporter.cli import run  # noqa: PLC0415
+
+    return run(args)
+
+
 def _configure_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="path to an .onnx file")
     p.add_argument("--size", action="append", default=[], metavar="NAME=N",

@@ -116,3 +116,20 @@ plt.show()
 final_accuracy = accuracy(test)
 print(f"held-out accuracy: {start_accuracy:.3f} -> {final_accuracy:.3f}")
 assert final_accuracy > 0.5 and final_accuracy > start_accuracy + 0.3
+
+# %% [markdown]
+# ## Export the fine-tuned network and check it in onnxruntime
+# The whole network, imported features and new head alike, goes back to ONNX with its trained
+# weights and a dynamic batch dimension.
+
+# %%
+import onnxruntime as ort
+
+gluon_onnx.export_block(net, mx.nd.array(images[test[:2]]), "digits_finetuned.onnx", input_names=["image"],
+                        output_names=["logits"], dynamic_axes={"image": {0: "N"}}, check=True)
+session = ort.InferenceSession("digits_finetuned.onnx", providers=["CPUExecutionProvider"])
+ort_predictions = session.run(None, {"image": images[test]})[0].argmax(axis=1)
+mx_predictions = net(mx.nd.array(images[test])).argmax(axis=1).asnumpy().astype(int)
+print("onnxruntime accuracy:", float((ort_predictions == labels[test]).mean()))
+print("identical predictions on all", len(test), "held-out digits:", bool((ort_predictions == mx_predictions).all()))
+assert (ort_predictions == mx_predictions).all()

@@ -10,6 +10,10 @@
 # `ctx = [mx.gpu(0), mx.gpu(1)]` and nothing else changes. For several machines, start the
 # script with MXNet's launcher and `kvstore='dist_sync'` (parameter servers), or use Horovod
 # (`hvd.DistributedTrainer`); the imported block needs no change for either.
+#
+# The CNN is built offline by `gluon_onnx.samples.tiny_cnn` (random weights). To fine-tune a
+# pre-trained model instead, pass its file (or a zoo model: `gluon_onnx.zoo.fetch(name)` gives
+# the path) and the name of its feature tensor to `load_block(path, ctx=ctx, outputs=[...])`.
 
 # %%
 import matplotlib.pyplot as plt
