@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 
@@ -103,6 +104,9 @@ class OnnxBlock(gluon.HybridBlock):
         self._const_arrays: dict[tuple[str, str], mx.nd.NDArray] = {}
         self._param_keys: dict[str, str] = {}
         self._specialized = bool(plan.static_needs)
+        self._specialization_reason: str | None = (
+            f"the graph needs the values of input(s) {sorted(plan.static_needs)} to be built"
+            if plan.static_needs else None)
         self._spec_key: tuple | None = None
         self._spec_executors: dict[tuple, Executor] = {}
         self._pending_inputs: tuple = ()
@@ -171,6 +175,15 @@ class OnnxBlock(gluon.HybridBlock):
     def is_shape_specialized(self) -> bool:
         """True when the hybridized graph was built for the last input shapes/values."""
         return self._specialized
+
+    @property
+    def specialization_reason(self) -> str | None:
+        """Why the hybridized graph is built per input shape (None while it is one symbolic graph).
+
+        The message names the node and the size or value a symbolic trace could not express; set
+        once a hybridized call found it (or at import, for graphs that need input values).
+        """
+        return self._specialization_reason
 
     def summary(self) -> str:
         """One line per node that runs: name, operator and the output shapes ONNX inference knows."""
@@ -349,8 +362,9 @@ class OnnxBlock(gluon.HybridBlock):
         if not self._specialized:
             try:
                 return self._traced(self._executor, F, args, params)
-            except NeedsSpecialization:
+            except NeedsSpecialization as exc:
                 self._specialized = True
+                self._specialization_reason = exc.reason
                 if self._pending_inputs:
                     self._spec_key = self._specialization_key(self._pending_inputs)
         if self._spec_key is None:
@@ -401,10 +415,12 @@ class OnnxBlock(gluon.HybridBlock):
         ctx = self._pending_inputs[0].context
         params = {name: self._reg_params[key].data(ctx) for name, key in self._param_keys.items()}
         seen: dict[str, tuple[int, ...]] = {}
+        # sizes that depend on the values of this call would be wrong for the next one of the same shapes
+        value_dependent = _value_dependent_tensors(self._plan)
 
         def record(step: object, values: list) -> None:
             for name, value in zip(step.outputs, values):
-                if name and isinstance(value, mx.nd.NDArray):
+                if name and name not in value_dependent and isinstance(value, mx.nd.NDArray):
                     seen[name] = tuple(value.shape)
 
         try:
@@ -463,7 +479,58 @@ class OnnxBlock(gluon.HybridBlock):
             if param.name not in used:
                 del self._const_params[key]
                 self.params._params.pop(param.name, None)
-        super()._build_cache(*args)
+        flags = self._flags
+        if _has_data_dependent_shapes(out):
+            # memory planned once for all calls cannot hold sizes that depend on the values
+            # (MXNet fails with 'Shape is unknown'): such graphs run with dynamic allocation
+            self._flags = [(k, False if k in ("static_alloc", "static_shape") else v) for k, v in flags]
+        try:
+            super()._build_cache(*args)
+        finally:
+            self._flags = flags
+
+
+#: ONNX operators whose output shapes may depend on their input values
+_VALUE_DEPENDENT_ONNX_OPS = frozenset({"NonZero", "Compress", "Unique", "NonMaxSuppression", "If", "Loop",
+                                       "StringSplit", "SequenceConstruct", "SplitToSequence", "SequenceInsert",
+                                       "SequenceErase"})
+
+
+def _value_dependent_tensors(plan: Plan) -> set[str]:
+    """Tensors whose shapes may depend on input values other than those keying a specialization:
+    outputs of data-dependent operators, of steps that read such a value while the graph is built,
+    and what follows from them."""
+    # values fixed by the specialization key: constants, parameters, the inputs read as values,
+    # and what is computed from them and from sizes that are not value-dependent
+    keyed = set(plan.statics) | set(plan.params) | (set(plan.inputs) & set(plan.static_needs))
+    tainted: set[str] = set()
+    for step in plan.steps:
+        names = [n for n in step.inputs if n]
+        if step.op_type in ("Shape", "Size"):
+            computed_from_key = bool(names) and names[0] not in tainted
+        else:
+            computed_from_key = all(n in keyed for n in names)
+        reads_other_values = any(name and step.static_inputs[i] and name not in keyed
+                                 for i, name in enumerate(step.inputs))
+        outputs = [o for o in step.outputs if o]
+        if step.op_type in _VALUE_DEPENDENT_ONNX_OPS or reads_other_values or any(n in tainted for n in names):
+            tainted.update(outputs)
+        elif computed_from_key:
+            keyed.update(outputs)
+    return tainted
+
+
+#: MXNet operators whose output shapes depend on their input values
+_DATA_DEPENDENT_OPS = frozenset({"_npi_nonzero", "_npx_nonzero", "_contrib_boolean_mask", "_npi_unique"})
+
+
+def _has_data_dependent_shapes(symbol: mx.sym.Symbol) -> bool:
+    def search(graph: dict) -> bool:
+        # control flow operators (cond, while_loop) hold their bodies as subgraphs
+        return any(node["op"] in _DATA_DEPENDENT_OPS or any(search(sub) for sub in node.get("subgraphs", ()))
+                   for node in graph["nodes"])
+
+    return search(json.loads(symbol.tojson()))
 
 
 class _BlockConstants(ConstantProvider):

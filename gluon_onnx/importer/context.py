@@ -21,7 +21,7 @@ import numpy as np
 from .. import limits
 from ..dtypes import from_storage, storage_dtype, to_storage
 from ..errors import ConversionError, GluonOnnxError, HybridizationError, ResourceLimitError
-from .mxops import is_symbol
+from .mxops import is_symbol, npi
 from .plan import Plan, Step, Subgraph, _reference_fold
 from .shapes import SymArray
 from .symdim import Dim, Opaque, Symbol
@@ -181,7 +181,10 @@ class NodeContext:
         """Integer tuple from a static value; symbolic entries force a specialized trace."""
         if isinstance(value, SymArray):
             raise NeedsSpecialization(f"{self.op_type} node {self.name!r} needs concrete sizes {value}")
-        return tuple(int(v) for v in np.asarray(value).reshape(-1))
+        flat = np.asarray(value, dtype=object if isinstance(value, (list, tuple)) else None).reshape(-1)
+        if any(isinstance(v, Dim) for v in flat):
+            raise NeedsSpecialization(f"{self.op_type} node {self.name!r} needs concrete sizes {list(flat)}")
+        return tuple(int(v) for v in flat)
 
     def dims(self, value: object) -> list:
         """Static 1-D value as a list of ints and symbolic Dims."""
@@ -333,11 +336,19 @@ class Executor:
         return self.plan.info(name).shape
 
     def size_of(self, symbol: str, env: dict) -> int:
-        tensor, axis = self.plan.witnesses[symbol]
-        value = env.get(tensor)
-        if value is None:
+        found = self._carrier(symbol, env)
+        if found is None:
+            tensor = self.plan.witnesses.get(symbol, ("?",))[0]
             raise ConversionError(f"size {symbol!r} is not available (tensor {tensor!r} not computed)")
-        return int(value.shape[axis])
+        return int(env[found[0]].shape[found[1]])
+
+    def _carrier(self, symbol: str, env: dict) -> tuple[str, int] | None:
+        """A computed (tensor, axis) whose size is ``symbol``: its witness, else another source."""
+        witness = self.plan.witnesses.get(symbol)
+        for candidate in ([witness] if witness else []) + self.plan.size_sources.get(symbol, []):
+            if isinstance(env.get(candidate[0]), (mx.nd.NDArray, mx.sym.Symbol)):
+                return candidate
+        return None
 
     # --- constants ------------------------------------------------------------------
     def const_tensor(self, key: str, array: np.ndarray, F: object, ctx: object) -> object:
@@ -359,8 +370,8 @@ class Executor:
 
     # --- symbolic materialization -----------------------------------------------------
     def _witness(self, symbol: str, env: dict) -> tuple[object, int]:
-        found = self.plan.witnesses.get(symbol)
-        if found is None or found[0] not in env:
+        found = self._carrier(symbol, env)
+        if found is None:
             raise NeedsSpecialization(f"no tensor carries size {symbol!r}")
         tensor = env[found[0]]
         if self.dtype_of(found[0]) == np.bool_:  # arange_like and friends have no bool kernels
@@ -403,7 +414,8 @@ class Executor:
     def _atom_length(self, atom: object, F: object, env: dict, ctx: object) -> object:
         if isinstance(atom, Symbol):
             tensor, axis = self._witness(atom.name, env)
-            return F.contrib.arange_like(tensor, axis=axis)
+            # float32 whatever the witness holds, so that pieces of a length concatenate
+            return F.Cast(F.contrib.arange_like(tensor, axis=axis), dtype="float32")
         if isinstance(atom, Opaque) and atom.kind in ("floor", "ceil"):
             inner: Dim = atom.args[0]
             scale = 1
@@ -413,6 +425,13 @@ class Executor:
             if atom.kind == "floor":
                 return F.slice(numerator, begin=(scale - 1,), end=(None,), step=(scale,))
             return F.slice(numerator, begin=(0,), end=(None,), step=(scale,))
+        if isinstance(atom, Opaque) and atom.kind in ("min", "max"):
+            # no shape operator picks the shorter or longer of two lengths: select that many
+            # positions of both (a data-dependent length, which MXNet's dynamic shapes allow)
+            pool = F.concat(*(self.length_tensor(a, F, env, ctx) for a in atom.args), dim=0)
+            bound = F.Cast(self._dim_scalar(Dim({(atom,): 1}), F, env), dtype="float32")
+            chosen = npi(F, "nonzero", F.broadcast_lesser(F.contrib.arange_like(pool, axis=0), bound))
+            return F.Cast(F.reshape(chosen, shape=(-1,)), dtype="float32")
         raise NeedsSpecialization(f"cannot express size {atom} with MXNet shape operators")
 
     def sym_tensor(self, value: SymArray, F: object, env: dict, ctx: object) -> object:
@@ -457,6 +476,10 @@ class Executor:
                             num = num + (scale - 1)
                         a = F.floor(F.Cast(num, dtype="float64") / scale)
                         a = F.Cast(a, dtype="int64")
+                    elif isinstance(atom, Opaque) and atom.kind in ("min", "max"):
+                        first, second = (self._dim_scalar(arg, F, env) for arg in atom.args)
+                        a = F.broadcast_minimum(first, second) if atom.kind == "min" else F.broadcast_maximum(
+                            first, second)
                     else:
                         raise NeedsSpecialization(f"cannot express size {atom}")
                     term = a if term is None else term * a

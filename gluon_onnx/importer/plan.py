@@ -28,12 +28,19 @@ from ..model import LoadedModel
 from . import budget, shapes
 from .registry import ConverterSpec, convert_attributes, lookup
 from .shapes import SymArray
-from .symdim import Dim, NotStatic, Symbol
+from .symdim import Dim, NotStatic, Symbol, is_invented, parse_expression
 
 #: ops whose outputs depend on their inputs' sizes, never on their values
 _SHAPE_ONLY_OPS = frozenset({"Shape", "Size"})
 _FLOAT_ELEM_TYPES = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
 
+#: folded tensors up to this many elements are given to ONNX inference as constants when planning again
+_LEARNED_VALUE_SIZE = 4096
+#: planning passes at most: each gives ONNX inference the shapes the previous one computed where it gave up
+_MAX_PLANNING_PASSES = 6
+#: ops whose outputs are bool whatever their inputs
+_BOOL_OUTPUT_OPS = frozenset({"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "IsNaN", "IsInf", "Not",
+                              "And", "Or", "Xor"})
 #: ops whose outputs are random: never folded
 _RANDOM_OPS = frozenset(
     {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"}
@@ -99,6 +106,9 @@ class Plan:
     producers: dict[str, str] = field(default_factory=dict)  # tensor -> node name
     constant_params: dict[str, np.ndarray] = field(default_factory=dict)  # parameter values from Constant nodes
     outer_names: set[str] = field(default_factory=set)  # subgraphs: tensors read from enclosing graphs
+    # symbol -> every runtime (tensor, axis) with that size, earliest first: where the witness
+    # itself is not computed (a graph cut with outputs=), another one is
+    size_sources: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
     def info(self, name: str) -> TensorInfo:
         return self.infos.get(name) or TensorInfo(None, None)
@@ -199,14 +209,26 @@ class _Builder:
         scope: str = "",
         learned_shapes: Mapping[str, tuple] | None = None,
         learned_witnesses: Mapping[str, tuple[str, int]] | None = None,
+        learned_values: Mapping[str, np.ndarray] | None = None,
+        learned_dtypes: Mapping[str, np.dtype] | None = None,
+        planning_pass: int = 1,
     ):
         self.model = model
         # shapes the plan computed where ONNX inference gave up (a Reshape to a computed shape):
         # fed back to inference as value_info so the facts propagate downstream
         self.learned_shapes = dict(learned_shapes or {})
+        # small tensors the first pass folded (Slice bounds, Resize scales computed from constants):
+        # inference sees them as constants, which its own data propagation may not compute
+        self.learned_values = dict(learned_values or {})
+        self.learned_dtypes = dict(learned_dtypes or {})
+        self.planning_pass = planning_pass
         self.learned: dict[str, tuple] = {}
         self._dim_params: dict[str, Dim] = {}
         self._witness_candidates: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        self._position: dict[str, int] = {}  # tensor -> index of its producer in the walk order
+        self.size_sources: dict[str, list[tuple[str, int]]] = {}
+        # sizes named by the graph inputs: exporters write other sizes as expressions of them
+        self._input_size_names: set[str] = set(outer._input_size_names) if outer is not None else set()
         self.tensor_shapes = dict(tensor_shapes or {})
         self.graph = graph
         self.requested_outputs = list(outputs) if outputs else [o.name for o in graph.output]
@@ -256,6 +278,7 @@ class _Builder:
         order = self._topological_order(inputs)
         needed = self._needed_nodes(order, inputs)
         order = [n for n in order if id(n) in needed]
+        self._position = {out: index for index, node in enumerate(order) for out in node.output if out}
         if self.outer is None:
             self._check_domains(order)
             self._infer(inputs)
@@ -267,7 +290,8 @@ class _Builder:
         if self.unsupported and self.outer is None:
             raise _unsupported_error(self.unsupported)
         self._choose_witnesses(inputs)
-        if self.outer is None and not set(self.learned) <= set(self.learned_shapes):
+        self.learned = {name: shape for name, shape in self.learned.items() if name not in self.statics}
+        if self.outer is None and self.planning_pass < _MAX_PLANNING_PASSES and self._learned_more():
             return self._replan_with_learned_shapes()
         steps = self._prune_runtime(steps)
         params = self._params(steps)
@@ -282,6 +306,7 @@ class _Builder:
             opsets=dict(self.model.opsets),
             producers={o: n.name for o, n in self.producer.items()},
             constant_params={n: v for n, v in self.constant_params.items() if n in params},
+            size_sources=self.size_sources,
         )
         plan.static_needs = self._static_needs(steps, inputs)
         if self.outer is not None:
@@ -401,7 +426,8 @@ class _Builder:
         graph = self.model.shape_source.graph if self.model.shape_source is not None else self.graph
         light = onnx.GraphProto()
         light.name = graph.name or "main"
-        light.node.extend(graph.node)
+        light.node.extend(n for n in graph.node if not all(o in self.learned_values for o in n.output if o)
+                          or not n.output)
         light.output.extend(graph.output)
         declared = {i.name: i for i in graph.input}
         for name in inputs:
@@ -410,7 +436,7 @@ class _Builder:
             if name in self.input_shapes:
                 _set_shape(vi, self.input_shapes[name])
             light.input.append(vi)
-        for name, value in self.input_values.items():
+        for name, value in list(self.input_values.items()) + list(self.learned_values.items()):
             light.initializer.append(onnx.numpy_helper.from_array(np.asarray(value), name))
         for tensor in graph.initializer:
             if tensor.name in self.input_values:
@@ -423,10 +449,11 @@ class _Builder:
                 light.input.append(onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
         light.value_info.extend(graph.value_info)
         for name, shape in self.learned_shapes.items():
-            info = self.infos.get(name)
-            elem = onnx.helper.np_dtype_to_tensor_dtype(info.dtype) if info and info.dtype is not None else 0
+            dtype = self.learned_dtypes.get(name)
+            if dtype is None or name in self.learned_values:
+                continue
             light.value_info.append(onnx.helper.make_tensor_value_info(
-                name, elem or TensorProto.FLOAT, [self._dim_param(d) for d in shape]))
+                name, onnx.helper.np_dtype_to_tensor_dtype(dtype), [self._dim_param(d) for d in shape]))
 
         _check_arity(graph, self.model.opsets)
         for function in self.model.proto.functions:
@@ -545,6 +572,10 @@ class _Builder:
         for name in inputs:
             if name in self.input_values:
                 self.statics[name] = np.asarray(self.input_values[name])
+        for name in inputs:
+            info = self.infos.get(name)
+            if info is not None and info.shape is not None:
+                self._input_size_names.update(d for d in info.shape if isinstance(d, str) and d)
         for name, info in list(self.infos.items()):
             if info.shape is None:
                 continue
@@ -591,6 +622,10 @@ class _Builder:
             return d
         if isinstance(d, str) and d in self._dim_params:
             return self._dim_params[d]
+        if isinstance(d, str) and d:
+            expression = parse_expression(d, self._input_size_names.__contains__)
+            if expression is not None:
+                return Dim.simplify(expression)
         symbol = d if isinstance(d, str) and d else f"{tensor}[{axis}]"
         dim = Dim.symbol(symbol)
         if tensor in self.producer or tensor in self.infos:
@@ -608,14 +643,34 @@ class _Builder:
         names = {sym: f"{sym}@{len(self.learned_shapes)}" for sym in symbols if sym.startswith("unk__")}
         learned = dict(self.learned_shapes)
         for tensor, shape in self.learned.items():
-            learned[tensor] = tuple(d.rename(names) if isinstance(d, Dim) else d for d in shape)
+            # a size this pass only named (unk__7) tells inference nothing: it may do better now
+            learned[tensor] = tuple(None if is_invented(d) else d.rename(names) if isinstance(d, Dim) else d
+                                    for d in shape)
         witnesses = dict(self.learned_witnesses)
         for sym in symbols:
             if sym in self.witnesses:
                 witnesses[names.get(sym, sym)] = self.witnesses[sym]
+        dtypes = dict(self.learned_dtypes)
+        dtypes.update({name: self.infos[name].dtype for name in learned
+                       if name in self.infos and self.infos[name].dtype is not None})
+        values = {name: value for name, value in self.statics.items()
+                  if name in self.producer and isinstance(value, np.ndarray) and value.dtype.kind in "iu"
+                  and value.size <= _LEARNED_VALUE_SIZE and self.producer[name].op_type not in _RANDOM_OPS
+                  and name in self.infos and self.infos[name].dtype == value.dtype}
         again = _Builder(self.model, self.graph, self.requested_outputs, self.input_shapes, self.input_values,
-                         self.freeze_params, self.tensor_shapes, learned_shapes=learned, learned_witnesses=witnesses)
+                         self.freeze_params, self.tensor_shapes, learned_shapes=learned, learned_witnesses=witnesses,
+                         learned_values=values, learned_dtypes=dtypes, planning_pass=self.planning_pass + 1)
         return again.build()
+
+    def _learned_more(self) -> bool:
+        """Whether this pass computed shapes (or sizes of them) that the last pass did not give inference."""
+        for name, shape in self.learned.items():
+            before = self.learned_shapes.get(name)
+            if before is None or len(before) != len(shape):
+                return True
+            if sum(d is not None and not is_invented(d) for d in shape) > sum(d is not None for d in before):
+                return True
+        return False
 
     def _choose_witnesses(self, inputs: list[str]) -> None:
         """Let every size be read from a tensor that exists when the block runs (an input or a
@@ -625,14 +680,19 @@ class _Builder:
         def usable(candidate: tuple[str, int]) -> bool:
             return candidate[0] in available or candidate[0] not in self.statics
 
+        def computed_at(candidate: tuple[str, int]) -> int:
+            # the earliest tensor: a later one may be computed from a shape that needs the size
+            return -1 if candidate[0] in available else self._position.get(candidate[0], -1)
+
         for symbol, candidates in self._witness_candidates.items():
+            choices = [c for c in candidates if usable(c)]
             current = self.witnesses.get(symbol)
             if current is not None and usable(current):
-                continue
-            choice = next((c for c in candidates if c[0] in available), None) or next(
-                (c for c in candidates if usable(c)), None)
-            if choice is not None:
-                self.witnesses[symbol] = choice
+                choices.append(current)
+            if choices:
+                choices = sorted(set(choices), key=computed_at)
+                self.witnesses[symbol] = choices[0]
+                self.size_sources[symbol] = choices
 
     def shape_of(self, name: str) -> tuple | None:
         static = self.statics.get(name)
@@ -930,25 +990,61 @@ class _Builder:
                 return False
         return True
 
+    def _output_dtype(self, node: onnx.NodeProto) -> np.dtype | None:
+        """The dtype of a node's outputs when inference did not give it (ops of shapes.OUTPUT_SHAPES)."""
+        op = node.op_type
+        if op in _BOOL_OUTPUT_OPS:
+            return np.dtype(bool)
+        if op == "Cast":
+            to = _attrs_plain(node).get("to")
+            return np_dtype(to) if to else None
+        if op in ("CastLike", "Where"):
+            source = node.input[1] if len(node.input) > 1 else ""
+        elif op in ("ConstantOfShape", "ConvInteger", "MatMulInteger", "QLinearConv"):
+            return None
+        else:
+            source = node.input[0] if node.input else ""
+        info = self.infos.get(source)
+        return info.dtype if info is not None else None
+
+    def _known_value(self, name: str) -> object:
+        """The value of a tensor known at import: a static, or a small float weight (Resize scales)."""
+        value = self.statics.get(name)
+        if value is None and name in self.params:
+            if name in self.constant_params:
+                value = self.constant_params[name]
+            elif int(np.prod(self._initializer_proto(name).dims, dtype=np.int64)) <= 64:
+                value = self._initializer_value(name)
+        return value
+
     def _fill_output_shapes(self, node: onnx.NodeProto, opset: int) -> None:
         """Output shapes ONNX inference left unknown, from the static inputs of the node."""
         fn = shapes.OUTPUT_SHAPES.get(node.op_type)
         if fn is None or node.domain not in ("", "ai.onnx"):
             return
-        if all(self.shape_of(o) is not None for o in node.output if o):
+        if not any(_has_invented_size(self.shape_of(o)) for o in node.output if o):
             return
-        values = [self.statics.get(n) if n else None for n in node.input]
+        values = [self._known_value(n) if n else None for n in node.input]
         try:
             outputs = fn(values, _attrs_plain(node), _EvalInfo(self, node, opset))
         except (NotStatic, ValueError, IndexError, TypeError, ZeroDivisionError, KeyError, OverflowError):
             return
         for name, dims in zip(node.output, outputs):
-            if not name or dims is None or self.shape_of(name) is not None:
+            if not name or dims is None:
                 continue
+            old = self.shape_of(name)
+            if old is not None:
+                # inference knew the rank: replace only the sizes it invented
+                if len(old) != len(dims):
+                    continue
+                dims = tuple(new if new is not None and is_invented(prev) and not is_invented(new) else prev
+                             for prev, new in zip(old, dims))
+                if dims == tuple(old):
+                    continue
             info = self.infos.get(name)
             dtype = info.dtype if info is not None else None
-            if dtype is None and node.op_type != "ConstantOfShape":
-                dtype = self.infos.get(node.input[0], TensorInfo(None, None)).dtype
+            if dtype is None:
+                dtype = self._output_dtype(node)
             shape = tuple(self._dim(name, axis, d) for axis, d in enumerate(dims))
             self.infos[name] = TensorInfo(dtype, shape)
             if self.outer is None:
@@ -1210,6 +1306,10 @@ def _symbol_name(dim: object) -> str:
         if coeff == 1 and len(monomial) == 1 and isinstance(monomial[0], Symbol):
             return monomial[0].name
     return ""
+
+
+def _has_invented_size(shape: tuple | None) -> bool:
+    return shape is None or any(is_invented(d) for d in shape)
 
 
 def _vague(info: TensorInfo | None) -> bool:

@@ -113,7 +113,7 @@ def dtype_of(value: np.ndarray | SymArray) -> np.dtype:
 def _trunc_div(a: object, b: object) -> object:
     if isinstance(a, Dim) or isinstance(b, Dim):
         if isinstance(b, Dim):
-            return a / b  # raises NotStatic unless a == b
+            return a // b  # exact quotients only (NotStatic otherwise), so floor == trunc
         if b > 0:
             return a // b  # sizes are non-negative: floor == trunc
         raise NotStatic("division of a size by a non-positive number")
@@ -519,13 +519,30 @@ def _reshape_output(inputs: Sequence, attrs: dict, info: object) -> list:
             dims.append(None)
         else:
             dims.append(d)
-    if None in dims and dims.count(None) == 1 and in_shape is not None:
-        known = [d for d in dims if d is not None]
-        if all(isinstance(d, int) for d in known) and all(isinstance(d, int) for d in in_shape):
-            rest = int(np.prod(known, dtype=np.int64))
-            if rest:
-                dims[dims.index(None)] = int(np.prod(in_shape, dtype=np.int64)) // rest
+    if dims.count(None) == 1 and in_shape is not None and None not in in_shape:
+        inferred = inferred_size(list(in_shape), [d for d in dims if d is not None])
+        if inferred is not None:
+            dims[dims.index(None)] = inferred
     return [tuple(dims)]
+
+
+def inferred_size(in_shape: list, known: list) -> object:
+    """The size a Reshape's -1 stands for (int or Dim), or None when it cannot be proven."""
+    total: object = 1
+    for d in in_shape:
+        total = total * d
+    rest: object = 1
+    for d in known:
+        rest = rest * d
+    if not isinstance(rest, Dim) and rest == 0:
+        return None
+    try:
+        quotient = Dim.simplify(Dim.lift(total) / rest)
+    except NotStatic:
+        return None
+    if isinstance(quotient, Dim):
+        return quotient if quotient.is_integral() else None
+    return int(quotient) if Fraction(quotient).denominator == 1 else None
 
 
 @output_shape("Expand")
@@ -611,3 +628,322 @@ def _slice_output(inputs: Sequence, attrs: dict, info: object) -> list:
         else:
             dims[axis] = len(range(*slice(starts[i], ends[i], steps[i]).indices(dim)))
     return [tuple(dims)]
+
+
+@output_shape("Resize", "Upsample")
+def _resize_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    in_shape = info.shape_of(0)
+    if in_shape is None:
+        raise NotStatic("rank unknown")
+    rank = len(in_shape)
+    if info.node.op_type == "Upsample" and info.opset < 9:
+        scales, sizes = attrs.get("scales"), None
+        if scales is None and "height_scale" in attrs:
+            scales = [1.0] * (rank - 2) + [attrs.get("height_scale", 1.0), attrs.get("width_scale", 1.0)]
+    elif info.opset < 11:
+        scales, sizes = inputs[1] if len(inputs) > 1 else None, None
+    else:
+        scales = inputs[2] if len(inputs) > 2 else None
+        sizes = inputs[3] if len(inputs) > 3 else None
+    axes = attrs.get("axes") or list(range(rank))
+    axes = [_norm_axis(a, rank) for a in axes]
+    dims: list[object] = list(in_shape)
+    if sizes is not None and as_object(sizes).size:
+        if attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+            raise NotStatic("keep_aspect_ratio_policy")
+        for axis, size in zip(axes, as_object(sizes).reshape(-1)):
+            dims[axis] = size
+    elif scales is not None:
+        values = as_object(scales).reshape(-1) if not isinstance(scales, list) else scales
+        if len(values) != len(axes):
+            raise NotStatic("scales do not match the axes")
+        for axis, scale in zip(axes, values):
+            if isinstance(scale, Dim):
+                raise NotStatic("symbolic scale")
+            scale = Fraction(scale)
+            if scale != 1:
+                dims[axis] = symdim.floor(Dim.lift(dims[axis]) * scale) if isinstance(dims[axis], Dim) \
+                    else math.floor(dims[axis] * float(scale))
+    else:
+        raise NotStatic("neither scales nor sizes")
+    return [tuple(Dim.simplify(d) if isinstance(d, Dim) else int(d) for d in dims)]
+
+
+# --- shapes of common runtime operators --------------------------------------------------------
+# Where inference invented a size (an unknown it could not relate to the input sizes, e.g. after
+# a Reshape to a computed shape), these relate it again, so that e.g. the batch size flows
+# through a channel shuffle. Spatial sizes of convolutions and pools are left to inference: their
+# floor expressions grow with depth, and the sizes it invents are read from the tensors.
+
+_SAME_SHAPE_OPS = (
+    "Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "BatchNormalization", "Celu", "Ceil", "Clip", "Cos",
+    "Cosh", "CumSum", "Dropout", "Elu", "Erf", "Exp", "Floor", "Gelu", "HardSigmoid", "HardSwish", "Hardmax",
+    "Identity", "InstanceNormalization", "IsInf", "IsNaN", "LayerNormalization", "LeakyRelu", "Log",
+    "LogSoftmax", "LpNormalization", "LRN", "MeanVarianceNormalization", "Mish", "Neg", "Not", "Reciprocal",
+    "Relu", "Round", "Selu", "Shrink", "Sigmoid", "Sign", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Sqrt",
+    "Swish", "Tan", "Tanh", "ThresholdedRelu", "Cast", "CastLike", "GroupNormalization", "RMSNormalization",
+    "BitwiseNot", "Trilu",
+)
+
+
+@output_shape(*_SAME_SHAPE_OPS)
+def _same_shape_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    shape = info.shape_of(0)
+    if shape is None:
+        raise NotStatic("rank unknown")
+    return [tuple(shape)] + [None] * (len(info.node.output) - 1)
+
+
+def _broadcast_dim(a: object, b: object) -> object:
+    if a is None or b is None:
+        return None
+    if not isinstance(a, Dim) and a == 1:
+        return b
+    if not isinstance(b, Dim) and b == 1:
+        return a
+    if not isinstance(a, Dim):
+        return a  # the other is a or 1
+    if not isinstance(b, Dim):
+        return b
+    if a == b:
+        return a
+    # a size inference invented may be 1; a model size of the other operand is the result then too
+    if symdim.is_invented(a) and not symdim.is_invented(b):
+        return b
+    if symdim.is_invented(b) and not symdim.is_invented(a):
+        return a
+    return None
+
+
+def broadcast_shapes(shapes: Sequence[tuple]) -> tuple:
+    rank = max(len(s) for s in shapes)
+    result: list[object] = [1] * rank
+    for shape in shapes:
+        padded = [1] * (rank - len(shape)) + list(shape)
+        result = [_broadcast_dim(a, b) for a, b in zip(result, padded)]
+    return tuple(result)
+
+
+@output_shape("Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Mean", "And", "Or", "Xor", "Equal",
+              "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "BitShift", "BitwiseAnd", "BitwiseOr",
+              "BitwiseXor", "PRelu", "Where")
+def _broadcast_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    shapes = [info.shape_of(i) for i in range(len(info.node.input)) if info.node.input[i]]
+    if not shapes or any(s is None for s in shapes):
+        raise NotStatic("rank unknown")
+    return [broadcast_shapes(shapes)]
+
+
+@output_shape("Transpose")
+def _transpose_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    shape = info.shape_of(0)
+    if shape is None:
+        raise NotStatic("rank unknown")
+    perm = attrs.get("perm") or list(reversed(range(len(shape))))
+    return [tuple(shape[p] for p in perm)]
+
+
+@output_shape("Concat")
+def _concat_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    shapes = [info.shape_of(i) for i in range(len(info.node.input)) if info.node.input[i]]
+    if not shapes or any(s is None for s in shapes) or len({len(s) for s in shapes}) != 1:
+        raise NotStatic("ranks unknown")
+    axis = _norm_axis(attrs.get("axis", 0), len(shapes[0]))
+    dims: list[object] = []
+    for a in range(len(shapes[0])):
+        column = [s[a] for s in shapes]
+        if a == axis:
+            total: object = 0
+            for d in column:
+                total = total + d
+            dims.append(total)
+        else:
+            known = [d for d in column if not symdim.is_invented(d)]
+            dims.append(known[0] if known else None)
+    return [tuple(dims)]
+
+
+def _window_sizes(x: tuple, kernel: Sequence[object], attrs: dict, ceil_mode: bool = False) -> tuple:
+    """Spatial output sizes of a sliding window (Conv, pools) when the input's are plain ints."""
+    spatial = list(x[2:])
+    if not all(isinstance(d, int) for d in spatial) or not all(isinstance(k, int) for k in kernel) or ceil_mode:
+        return (None,) * len(spatial)
+    count = len(spatial)
+    strides = attrs.get("strides") or [1] * count
+    dilations = attrs.get("dilations") or [1] * count
+    pads = attrs.get("pads") or [0] * (2 * count)
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if isinstance(auto_pad, bytes):
+        auto_pad = auto_pad.decode()
+    sizes = []
+    for i, size in enumerate(spatial):
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            sizes.append(-(-size // strides[i]))
+            continue
+        padded = size if auto_pad == "VALID" else size + pads[i] + pads[i + count]
+        sizes.append((padded - dilations[i] * (kernel[i] - 1) - 1) // strides[i] + 1)
+    return tuple(sizes)
+
+
+@output_shape("Conv", "ConvInteger", "QLinearConv", "ConvTranspose")
+def _conv_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    x = info.shape_of(0)
+    w = info.shape_of(3 if info.node.op_type == "QLinearConv" else 1)
+    if x is None or w is None:
+        raise NotStatic("rank unknown")
+    if info.node.op_type == "ConvTranspose":
+        channels = w[1] * attrs.get("group", 1) if isinstance(w[1], int) else None
+        return [(x[0], channels) + (None,) * (len(x) - 2)]
+    kernel = attrs.get("kernel_shape") or list(w[2:])
+    return [(x[0], w[0]) + _window_sizes(tuple(x), kernel, attrs)]
+
+
+@output_shape("MaxPool", "AveragePool", "LpPool")
+def _pool_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    x = info.shape_of(0)
+    if x is None:
+        raise NotStatic("rank unknown")
+    spatial = (None,) * (len(x) - 2)
+    if attrs.get("kernel_shape"):
+        spatial = _window_sizes(tuple(x), attrs["kernel_shape"], attrs, bool(attrs.get("ceil_mode", 0)))
+    return [(x[0], x[1]) + spatial] + [None] * (len(info.node.output) - 1)
+
+
+@output_shape("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")
+def _global_pool_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    x = info.shape_of(0)
+    if x is None:
+        raise NotStatic("rank unknown")
+    return [(x[0], x[1]) + (1,) * (len(x) - 2)]
+
+
+@output_shape("MatMul", "MatMulInteger")
+def _matmul_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    a, b = info.shape_of(0), info.shape_of(1)
+    if a is None or b is None or not a or not b:
+        raise NotStatic("rank unknown")
+    a_matrix = len(a) >= 2
+    b_matrix = len(b) >= 2
+    a2 = tuple(a) if a_matrix else (1,) + tuple(a)
+    b2 = tuple(b) if b_matrix else tuple(b) + (1,)
+    batch = broadcast_shapes([a2[:-2], b2[:-2]]) if len(a2) > 2 or len(b2) > 2 else ()
+    dims = list(batch) + ([a2[-2]] if a_matrix else []) + ([b2[-1]] if b_matrix else [])
+    return [tuple(dims)]
+
+
+@output_shape("Gemm")
+def _gemm_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    a, b = info.shape_of(0), info.shape_of(1)
+    if a is None or b is None or len(a) != 2 or len(b) != 2:
+        raise NotStatic("rank unknown")
+    m = a[1] if attrs.get("transA", 0) else a[0]
+    n = b[0] if attrs.get("transB", 0) else b[1]
+    return [(m, n)]
+
+
+@output_shape("Flatten")
+def _flatten_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    x = info.shape_of(0)
+    if x is None:
+        raise NotStatic("rank unknown")
+    axis = _norm_axis(attrs.get("axis", 1), len(x) + 1) if x else 0
+    outer: object = 1
+    for d in x[:axis]:
+        outer = outer * d
+    inner: object = 1
+    for d in x[axis:]:
+        inner = inner * d
+    return [(Dim.simplify(outer) if isinstance(outer, Dim) else outer,
+             Dim.simplify(inner) if isinstance(inner, Dim) else inner)]
+
+
+@output_shape("Unsqueeze")
+def _unsqueeze_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    x = info.shape_of(0)
+    if x is None:
+        raise NotStatic("rank unknown")
+    axes = _axes_arg(inputs, attrs, info, 13)
+    if axes is None:
+        raise NotStatic("axes unknown")
+    rank = len(x) + len(axes)
+    axes = sorted(_norm_axis(a, rank) for a in axes)
+    dims = list(x)
+    for axis in axes:
+        dims.insert(axis, 1)
+    return [tuple(dims)]
+
+
+@output_shape("Squeeze")
+def _squeeze_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    x = info.shape_of(0)
+    if x is None:
+        raise NotStatic("rank unknown")
+    axes = _axes_arg(inputs, attrs, info, 13)
+    if axes is None:
+        if any(isinstance(d, Dim) for d in x):
+            raise NotStatic("which sizes are 1 is unknown")
+        axes = [i for i, d in enumerate(x) if d == 1]
+    axes = {_norm_axis(a, len(x)) for a in axes}
+    return [tuple(d for i, d in enumerate(x) if i not in axes)]
+
+
+@output_shape("Gather")
+def _gather_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    data, indices = info.shape_of(0), info.shape_of(1)
+    if data is None or indices is None:
+        raise NotStatic("rank unknown")
+    axis = _norm_axis(attrs.get("axis", 0), len(data))
+    return [tuple(data[:axis]) + tuple(indices) + tuple(data[axis + 1:])]
+
+
+def _reduce_output(axes_input_since: int) -> Evaluator:
+    def evaluate(inputs: Sequence, attrs: dict, info: object) -> list:
+        x = info.shape_of(0)
+        if x is None:
+            raise NotStatic("rank unknown")
+        if info.opset >= axes_input_since:
+            value = inputs[1] if len(inputs) > 1 else None
+            if value is None and len(info.node.input) > 1 and info.node.input[1]:
+                raise NotStatic("axes not static")
+            axes = _int_list(value) if value is not None else None
+        else:
+            axes = attrs.get("axes")
+        if not axes:
+            if attrs.get("noop_with_empty_axes", 0):
+                return [tuple(x)]
+            axes = list(range(len(x)))
+        axes = {_norm_axis(a, len(x)) for a in axes}
+        if attrs.get("keepdims", 1):
+            return [tuple(1 if i in axes else d for i, d in enumerate(x))]
+        return [tuple(d for i, d in enumerate(x) if i not in axes)]
+
+    return evaluate
+
+
+OUTPUT_SHAPES["ReduceSum"] = _reduce_output(13)
+for _op in ("ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
+            "ReduceLogSumExp", "ReduceSumSquare"):
+    OUTPUT_SHAPES[_op] = _reduce_output(18)
+
+
+@output_shape("Tile")
+def _tile_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    x = info.shape_of(0)
+    if x is None or inputs[1] is None:
+        raise NotStatic("rank or repeats unknown")
+    repeats = _static_dims(inputs[1])
+    return [tuple(d * r for d, r in zip(x, repeats))]
+
+
+@output_shape("Range")
+def _range_output(inputs: Sequence, attrs: dict, info: object) -> list:
+    start, limit, delta = (as_object(v).reshape(()).item() if v is not None else None for v in inputs[:3])
+    if start is None or limit is None or delta is None or isinstance(delta, Dim) or delta == 0:
+        raise NotStatic("range parameters unknown")
+    count = symdim.ceil((Dim.lift(limit) - start) / delta) if isinstance(limit, Dim) or isinstance(start, Dim) \
+        else math.ceil((limit - start) / delta)
+    if isinstance(count, Dim):
+        if not count.nonnegative():
+            raise NotStatic("the length may be negative")
+        return [(Dim.simplify(count),)]
+    return [(max(int(count), 0),)]

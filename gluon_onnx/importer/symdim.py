@@ -139,9 +139,10 @@ class Dim:
     def __truediv__(self, other: object) -> object:
         other = Dim.simplify(Dim.lift(other))
         if isinstance(other, Dim):
-            if other == self:
-                return 1
-            raise NotStatic("division by a symbolic size")
+            quotient = exact_quotient(self, other)
+            if quotient is None:
+                raise NotStatic("division by a symbolic size")
+            return quotient
         if other == 0:
             raise NotStatic("division by zero in shape arithmetic")
         return Dim.simplify(Dim({m: c / other for m, c in self._terms}))
@@ -152,9 +153,10 @@ class Dim:
     def __floordiv__(self, other: object) -> object:
         other = Dim.simplify(Dim.lift(other))
         if isinstance(other, Dim):
-            if other == self:
-                return 1
-            raise NotStatic("division by a symbolic size")
+            quotient = exact_quotient(self, other)
+            if quotient is None or not _is_integral(quotient):
+                raise NotStatic("division by a symbolic size")
+            return quotient
         if other == 0:
             raise NotStatic("division by zero in shape arithmetic")
         exact = Dim({m: c / other for m, c in self._terms})
@@ -291,6 +293,39 @@ def _rename_atom(atom: object, names: Mapping[str, str]) -> object:
     return atom
 
 
+def _is_integral(value: object) -> bool:
+    if isinstance(value, Dim):
+        return value.is_integral()
+    return Fraction(value).denominator == 1
+
+
+def _monomial_quotient(monomial: Monomial, divisor: Monomial) -> Monomial | None:
+    rest = list(monomial)
+    for atom in divisor:
+        if atom not in rest:
+            return None
+        rest.remove(atom)
+    return tuple(rest)
+
+
+def exact_quotient(a: Dim, b: Dim) -> object | None:
+    """``q`` (a rational times a monomial) with ``q * b == a`` for every value of the sizes, or None.
+
+    E.g. ``(4*batch*seq) / (batch*seq) == 4``: what a Reshape's -1 is when the other sizes are
+    symbolic.
+    """
+    divisor_monomial, divisor_coeff = b._terms[0]
+    for monomial, coeff in a._terms:
+        rest = _monomial_quotient(monomial, divisor_monomial)
+        if rest is None:
+            continue
+        quotient = Dim.simplify(Dim({rest: coeff / divisor_coeff}))
+        difference = quotient * b - a
+        if not isinstance(difference, Dim) and difference == 0:
+            return quotient
+    return None
+
+
 def floor(value: object) -> object:
     if isinstance(value, Dim):
         if value.is_integral():
@@ -327,3 +362,74 @@ def maximum(a: object, b: object) -> object:
 
 def is_symbolic(value: object) -> bool:
     return isinstance(value, Dim)
+
+
+_EXPRESSION_FUNCTIONS = {"floor": floor, "ceil": ceil, "Max": maximum, "Min": minimum, "max": maximum,
+                         "min": minimum}
+
+
+def parse_expression(text: str, known: Callable[[str], bool]) -> Dim | None:
+    """The Dim a size expression such as ``'4*batch'`` or ``'floor(seq/2) + 1'`` stands for.
+
+    Exporters (torch.export) name the sizes of intermediate tensors after the expressions of the
+    input sizes that give them. Returns None when ``text`` is a plain name, not an expression of
+    integers, + - * / // (), floor/ceil/Max/Min, or uses a name for which ``known(name)`` is False.
+    """
+    import ast  # noqa: PLC0415
+
+    if not any(c in text for c in "+-*/()"):
+        return None
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError):
+        return None
+
+    def value(node: ast.AST) -> object:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+            return node.value
+        if isinstance(node, ast.Name):
+            if not known(node.id):
+                raise NotStatic(node.id)
+            return Dim.symbol(node.id)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -value(node.operand)
+        if isinstance(node, ast.BinOp):
+            left, right = value(node.left), value(node.right)
+            if isinstance(node.op, ast.Add):
+                return left + right
+            if isinstance(node.op, ast.Sub):
+                return left - right
+            if isinstance(node.op, ast.Mult):
+                return left * right
+            if isinstance(node.op, ast.Div):
+                return Dim.lift(left) / right
+            if isinstance(node.op, ast.FloorDiv):
+                return floor(Dim.lift(left) / right)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords
+                and node.func.id in _EXPRESSION_FUNCTIONS):
+            args = [value(a) for a in node.args]
+            fn = _EXPRESSION_FUNCTIONS[node.func.id]
+            if fn in (floor, ceil) and len(args) == 1:
+                return fn(Dim.simplify(Dim.lift(args[0])))
+            if len(args) == 2:
+                return fn(*args)
+        raise NotStatic(type(node).__name__)
+
+    try:
+        result = value(tree.body)
+    except (NotStatic, ZeroDivisionError, RecursionError):
+        return None
+    return Dim.lift(result) if isinstance(result, (Dim, int)) else None
+
+
+def is_invented(dim: object) -> bool:
+    """A size shape inference could not express: a fresh symbol (ONNX's 'unk__7', renamed 'unk__7@1')
+    or one the plan named after its tensor ('x[2]'), as opposed to a model size ('batch') or a Dim
+    computed from those."""
+    if not isinstance(dim, Dim) or len(dim._terms) != 1:
+        return False
+    ((monomial, coeff),) = dim._terms
+    if coeff != 1 or len(monomial) != 1 or not isinstance(monomial[0], Symbol):
+        return False
+    name = monomial[0].name
+    return name.startswith("unk__") or name.endswith("]")

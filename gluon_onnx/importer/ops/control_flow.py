@@ -24,10 +24,12 @@ from ... import limits
 from ...dtypes import storage_dtype
 from ...errors import ResourceLimitError
 from ..context import NeedsSpecialization, NodeContext
+from ..mxops import npi
 from ..mxops import reshape as np_reshape
 from ..plan import Plan, Subgraph
 from ..registry import converter
 from ..shapes import SymArray
+from ..symdim import Dim
 from ._helpers import norm_axis
 
 #: the most iterations a hybridized Loop or Scan is unrolled to
@@ -82,12 +84,31 @@ def _cannot_branch(cx: NodeContext, why: str) -> NeedsSpecialization:
                                "(MXNet's cond needs branches returning tensors of equal shapes)")
 
 
+def _lengths_differ(a: tuple, b: tuple) -> bool:
+    """Shapes that differ only in a first size that one branch computes at run time (torchvision
+    returns an empty tensor when there are no boxes, else the kept boxes)."""
+    return len(a) == len(b) > 0 and a[1:] == b[1:] and (isinstance(a[0], Dim) or isinstance(b[0], Dim))
+
+
+def _dynamic_length(F: object, value: object) -> object:
+    """``value`` with its first size data-dependent for MXNet: cond then accepts branches whose
+    first sizes differ (its shape inference leaves them to run time)."""
+    if not _is_tensor(value):
+        return value
+    positions = F.contrib.arange_like(F.Cast(value, dtype="float32"), axis=0)
+    chosen = F.reshape(npi(F, "nonzero", F.ones_like(positions)), shape=(-1,))
+    return F.take(value, chosen, axis=0)
+
+
 def _symbolic_if(cx: NodeContext, cond: object, then_graph: Subgraph, else_graph: Subgraph) -> tuple:
     F = cx.F
-    for a, b in zip(then_graph.output_names, else_graph.output_names):
+    gated: set[int] = set()
+    for index, (a, b) in enumerate(zip(then_graph.output_names, else_graph.output_names)):
         shape_a, shape_b = then_graph.plan.info(a).shape, else_graph.plan.info(b).shape
         if shape_a is not None and shape_b is not None and tuple(shape_a) != tuple(shape_b):
-            raise _cannot_branch(cx, f"the branches return tensors of different shapes ({shape_a} and {shape_b})")
+            if not _lengths_differ(tuple(shape_a), tuple(shape_b)):
+                raise _cannot_branch(cx, f"the branches return tensors of different shapes ({shape_a} and {shape_b})")
+            gated.add(index)
     layouts: list[list] = []
 
     def branch(graph: Subgraph) -> object:
@@ -98,6 +119,7 @@ def _symbolic_if(cx: NodeContext, cond: object, then_graph: Subgraph, else_graph
             layouts.append([len(v) if isinstance(v, list) else None for v in outputs])
             if len(layouts) == 2 and layouts[0] != layouts[1]:
                 raise _cannot_branch(cx, "the branches return sequences of different lengths")
+            outputs = [_dynamic_length(F, v) if i in gated else v for i, v in enumerate(outputs)]
             flat = [e for v in outputs for e in (v if isinstance(v, list) else [v])]
             return [F.identity(v) for v in flat]
 

@@ -208,11 +208,13 @@ def conv_transpose(
     target = tuple(output_shape[-n:]) if output_shape else None
     in_spatial = cx.in_shape(0)[2:]
     full = None
-    if target is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER") or pads:
+    if target is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         in_spatial = _spatial_ints(cx, in_spatial)
         full = [(i - 1) * s + (k - 1) * d + 1 for i, s, k, d in zip(in_spatial, strides_t, kernel, dil)]
     # (first kept row of the unpadded result, rows kept) per axis; None keeps full + output_padding
     window: list[tuple[int, int]] | None = None
+    # (rows cropped at the front, at the end) per axis: pads alone crop independently of the sizes
+    window_full: list[tuple[int, int]] | None = None
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         wanted = target or tuple(i * s for i, s in zip(in_spatial, strides_t))
         window = []
@@ -220,19 +222,17 @@ def conv_transpose(
             total = f + e - o
             begin = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
             window.append((begin, o))
+    elif pads and target is not None:
+        window = [(pb, o) for (pb, _), o in zip(onnx_pads_to_pairs(pads, n), target)]
     elif pads:
-        pairs = onnx_pads_to_pairs(pads, n)
-        window = [(pb, o if target else f + e - pb - pe)
-                  for (pb, pe), f, e, o in zip(pairs, full, extra, target or full)]
+        window_full = [(pb, pe - e) for (pb, pe), e in zip(onnx_pads_to_pairs(pads, n), extra)]
     elif target is not None:
         window = [(0, o) for o in target]
     elif auto_pad not in ("NOTSET", "", "VALID"):
         raise cx.fail(f"unknown auto_pad value {auto_pad!r}")
     common = dict(kernel=kernel, stride=strides_t, dilate=dil, num_filter=int(w_shape[1]) * group, num_group=group)
-    if window is None:
-        window_full = None
-    else:
-        window_full = [(begin, f - begin - size) for (begin, size), f in zip(window, full)]  # (crop front, crop end)
+    if window is not None:
+        window_full = [(begin, f - begin - size) for (begin, size), f in zip(window, full)]
     x, w, b = half_to_float(cx, x, w, b)
     if window_full is None and all(0 <= e < s for e, s in zip(extra, strides_t)):
         y = F.Deconvolution(x, w, b, pad=(0,) * n, adj=extra, no_bias=b is None, **common)

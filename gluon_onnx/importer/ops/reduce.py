@@ -278,7 +278,7 @@ def cumprod(cx: NodeContext, x: object, axis: object, *, exclusive: int = 0, rev
 _GROUP_STRIDE = 2**32  # > any index along one axis
 
 
-def _top_k(cx: NodeContext, x: object, k: int, axis: int, largest: int) -> tuple[object, object]:
+def _top_k(cx: NodeContext, x: object, k: int | Dim, axis: int, largest: int) -> tuple[object, object]:
     F = cx.F
     shape = cx.in_shape(0)
     if shape is None:
@@ -286,7 +286,7 @@ def _top_k(cx: NodeContext, x: object, k: int, axis: int, largest: int) -> tuple
     rank = len(shape)
     axis = norm_axis(cx, axis, rank)
     length = shape[axis]
-    if k < 0 or (isinstance(length, int) and k > length):
+    if not isinstance(k, Dim) and (k < 0 or (isinstance(length, int) and k > length)):
         raise cx.fail(f"k = {k} is out of range for an axis of size {length}")
     # MXNet sorts ties in no particular order; ONNX wants the lower index first. A full sort
     # (k=0) gives the values in order; then indices are re-sorted within runs of equal values.
@@ -298,7 +298,17 @@ def _top_k(cx: NodeContext, x: object, k: int, axis: int, largest: int) -> tuple
                        axis=axis, dtype="int64")
         run = run * _GROUP_STRIDE
         order = F.sort(order + run, axis=axis, is_ascend=True) - run
-    if not (isinstance(length, int) and k == length):
+    if isinstance(k, Dim):
+        if k != length:
+            # k computed from sizes known at run time only (e.g. min(100, boxes)): slice like a template
+            template = cx.length_tensor(k)
+            for _ in range(axis):
+                template = F.expand_dims(template, axis=0)
+            for _ in range(rank - axis - 1):
+                template = F.expand_dims(template, axis=-1)
+            values = F.slice_like(values, template, axes=(axis,))
+            order = F.slice_like(order, template, axes=(axis,))
+    elif not (isinstance(length, int) and k == length):
         values = F.slice_axis(values, axis=axis, begin=0, end=k)
         order = F.slice_axis(order, axis=axis, begin=0, end=k)
     return values, order
@@ -315,7 +325,10 @@ def top_k_v1(cx: NodeContext, x: object, *, k: int = 1, axis: int = -1) -> tuple
 def top_k(cx: NodeContext, x: object, k: object, *, axis: int = -1, largest: int = 1,
           sorted: int = 1) -> tuple[object, object]:  # noqa: A002 - the ONNX attribute name
     # sorted=0 leaves the order unspecified: sorted output is valid
-    return _top_k(cx, x, int(cx.concrete(k)[0]), axis, largest)
+    counts = cx.dims(k)
+    if len(counts) != 1:
+        raise cx.fail(f"k must hold one value, got {len(counts)}")
+    return _top_k(cx, x, counts[0], axis, largest)
 
 
 # --- Hardmax ----------------------------------------------------------------------------------

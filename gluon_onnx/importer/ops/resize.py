@@ -18,10 +18,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
-from ..context import NodeContext
+from .. import symdim
+from ..context import NeedsSpecialization, NodeContext
 from ..mxops import npi
 from ..registry import converter
 from ..shapes import SymArray
@@ -197,6 +199,116 @@ def _resize_axis(cx: NodeContext, x: object, axis: int, rank: int, plan: AxisPla
     return y
 
 
+# --- axes whose sizes are only known at run time (symbolic trace) ------------------------------
+
+
+def _size_tensor(cx: NodeContext, size: object) -> object:
+    """A (1,) float64 tensor holding a size (int or Dim)."""
+    if isinstance(size, Dim):
+        value = cx.static_tensor(SymArray(np.array([size], dtype=object), np.dtype(np.int64)))
+        return cx.F.Cast(value, dtype="float64")
+    return cx.const(np.array([size], dtype=np.float64))
+
+
+def _runtime_positions(cx: NodeContext, options: ResizeOptions, y: object, in_size: object, out_size: object,
+                       scale: object) -> object:
+    """``_source_positions`` with MXNet float64 operators (same operations in the same order)."""
+    F = cx.F
+    mode = options.coordinate_mode
+    length = F.broadcast_mul(scale, in_size)
+    centered = F.broadcast_div(y + 0.5, scale)
+    if mode == "half_pixel":
+        return centered - 0.5
+    if mode == "tf_half_pixel_for_nn":
+        return centered
+    if mode == "half_pixel_symmetric":
+        offset = F.broadcast_mul(in_size / 2, 1 - F.broadcast_div(out_size, length))
+        return F.broadcast_add(offset, centered) - 0.5
+    if mode == "pytorch_half_pixel":
+        single = F.broadcast_like(length == 1, y)
+        return F.where(single, F.zeros_like(y) - 0.5, centered - 0.5)
+    if mode == "align_corners":
+        single = F.broadcast_like(length == 1, y)
+        return F.where(single, F.zeros_like(y), F.broadcast_div(F.broadcast_mul(y, in_size - 1), length - 1))
+    return F.broadcast_div(y, scale)  # asymmetric
+
+
+def _runtime_weights(cx: NodeContext, options: ResizeOptions, ratio: object, scale: object) -> list:
+    """Weights of each tap (list of (out,) tensors), as ``_WEIGHTS`` computes them."""
+    F = cx.F
+    if options.mode == "linear":
+        return [1 - ratio, ratio]
+    if options.mode == "cubic":
+        a = options.cubic_coeff_a
+        weights = []
+        for tap in (-1.0, 0.0, 1.0, 2.0):
+            d = F.abs(tap - ratio)
+            near = ((a + 2) * d - (a + 3)) * d * d + 1
+            far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+            weights.append(F.where(d <= 1, near, F.where(d < 2, far, F.zeros_like(d))))
+        return weights
+    mode = options.nearest_mode
+    if mode == "simple":  # floor, ceil when shrinking
+        right = F.broadcast_like(scale < 1, ratio)
+    elif mode == "round_prefer_floor":
+        right = ratio > 0.5
+    elif mode == "round_prefer_ceil":
+        right = ratio >= 0.5
+    elif mode == "floor":
+        right = F.zeros_like(ratio)
+    else:
+        right = F.ones_like(ratio)
+    right = F.broadcast_maximum(right, ratio == 1.0)
+    return [1 - right, right]
+
+
+def _resize_axis_runtime(cx: NodeContext, x: object, axis: int, rank: int, in_dim: object, out_dim: object,
+                         scale: float | None, options: ResizeOptions, compute: str) -> object:
+    """Resize one axis whose input or output size is symbolic: positions, neighbours and weights
+    are computed by the graph (float64, as the import-time plan does) from the run-time sizes."""
+    F = cx.F
+    if options.antialias or options.coordinate_mode == "tf_crop_and_resize":
+        raise NeedsSpecialization(f"Resize node {cx.name!r}: antialias and tf_crop_and_resize need concrete sizes "
+                                  f"(axis {axis}: {in_dim} -> {out_dim})")
+    y = F.contrib.arange_like(F.Cast(cx.length_tensor(out_dim), dtype="float64"), axis=0)
+    in_size = _size_tensor(cx, in_dim)
+    out_size = _size_tensor(cx, out_dim)
+    scale_t = F.broadcast_div(out_size, in_size) if scale is None else cx.const(np.array([scale], np.float64))
+    positions = _runtime_positions(cx, options, y, in_size, out_size, scale_t)
+    left = F.floor(positions)
+    ratio = F.where(positions == left, F.ones_like(positions), positions - left)
+    weights = _runtime_weights(cx, options, ratio, scale_t)
+    taps = len(weights)
+    pad = math.ceil(taps / 2)
+    shifted = positions + pad
+    base = F.floor(shifted)
+    offset = F.where(shifted - base == 0, F.zeros_like(base) - taps // 2, F.zeros_like(base) + (1 - taps // 2))
+    first = base + offset - pad
+    last = in_size - 1
+    indices = [first + k for k in range(taps)]
+    if options.exclude_outside:
+        inside = [F.broadcast_lesser_equal(i, last) * (i >= 0) for i in indices]
+        weights = [w * keep for w, keep in zip(weights, inside)]
+        total = weights[0]
+        for w in weights[1:]:
+            total = total + w
+        total = F.where(total == 0, F.ones_like(total), total)
+        weights = [w / total for w in weights]
+    indices = [F.broadcast_minimum(F.broadcast_maximum(i, F.zeros_like(in_size)), last) for i in indices]
+    if options.mode == "nearest":
+        chosen = F.where(weights[1] > weights[0], indices[1], indices[0])  # argmax: ties to the left
+        return F.take(x, F.Cast(chosen, dtype="int64"), axis=axis)
+    index = F.reshape(F.stack(*indices, axis=1), shape=(-1,))
+    gathered = F.take(x, F.Cast(index, dtype="int64"), axis=axis)
+    split = F.reshape(gathered, shape=(0,) * axis + (-4, -1, taps, -2))
+    weight = F.Cast(F.stack(*weights, axis=1), dtype=compute)
+    for _ in range(axis):
+        weight = F.expand_dims(weight, axis=0)
+    for _ in range(rank - axis - 1):
+        weight = F.expand_dims(weight, axis=-1)
+    return F.sum(F.broadcast_mul(split, weight), axis=axis + 1)
+
+
 def _is_same_size(a: object, b: object) -> bool:
     if isinstance(a, Dim) or isinstance(b, Dim):
         return isinstance(a, Dim) and isinstance(b, Dim) and a == b
@@ -249,6 +361,8 @@ def resize(cx: NodeContext, x: object, options: ResizeOptions, *, scales: Sequen
             for a, size in zip(axes, sizes):
                 if _is_same_size(size, shape[a]):
                     targets.append((size, 1.0))
+                elif isinstance(size, Dim) or isinstance(shape[a], Dim):
+                    targets.append((size, None))  # the scale is computed at run time
                 else:
                     out, dim = _as_int(cx, size), _as_int(cx, shape[a])
                     targets.append((out, out / dim if dim else 1.0))
@@ -261,6 +375,8 @@ def resize(cx: NodeContext, x: object, options: ResizeOptions, *, scales: Sequen
                 raise cx.fail(f"scales must be positive, got {list(scales)}")
             if scale == 1.0 and isinstance(shape[a], Dim):
                 targets.append((shape[a], 1.0))
+            elif isinstance(shape[a], Dim):
+                targets.append((symdim.floor(Dim.lift(shape[a]) * Fraction(scale)), scale))
             else:
                 targets.append((int(math.floor(scale * _as_int(cx, shape[a]))), scale))
     else:
@@ -280,16 +396,19 @@ def resize(cx: NodeContext, x: object, options: ResizeOptions, *, scales: Sequen
     for i, (axis, (out_size, scale)) in enumerate(zip(axes, targets)):
         dim = shape[axis]
         trivial_roi = rois[i] is None or (math.isclose(rois[i][0], 0.0) and math.isclose(rois[i][1], 1.0))
-        if _is_same_size(out_size, dim) and math.isclose(scale, 1.0) and trivial_roi:
+        if _is_same_size(out_size, dim) and scale is not None and math.isclose(scale, 1.0) and trivial_roi:
+            continue
+        if options.mode != "nearest" and not cast_back and (storage != compute):
+            y = F.Cast(y, dtype=compute)
+            cast_back = True
+        if isinstance(out_size, Dim) or isinstance(dim, Dim) or scale is None:
+            y = _resize_axis_runtime(cx, y, axis, rank, dim, out_size, scale, options, compute)
             continue
         in_size = _as_int(cx, dim)
         cx.check_elements([out_size])
         if in_size == 0:
             raise cx.fail(f"cannot resize the empty axis {axis}")
         plan = plan_axis(options, in_size, int(out_size), scale, rois[i])
-        if options.mode != "nearest" and not cast_back and (storage != compute):
-            y = F.Cast(y, dtype=compute)
-            cast_back = True
         y = _resize_axis(cx, y, axis, rank, plan, options, compute)
     if y is x:
         return F.identity(x)

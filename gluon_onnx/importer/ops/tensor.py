@@ -14,7 +14,7 @@ from ..context import NeedsSpecialization, NodeContext
 from ..mxops import npi
 from ..mxops import reshape as np_reshape
 from ..registry import converter
-from ..shapes import SymArray
+from ..shapes import SymArray, inferred_size
 from ..symdim import Dim
 from ._helpers import broadcast_shape, norm_axes, norm_axis, pad_array
 
@@ -135,8 +135,14 @@ def reshape_to(cx: NodeContext, x: object, dims: list, allowzero: int = 0) -> ob
     if codes.count(-1) <= 1:
         return F.reshape(x, shape=tuple(codes))
     target = [in_shape[i] if isinstance(d, int) and d == 0 and not allowzero else d for i, d in enumerate(dims)]
-    if -1 in target:
-        raise NeedsSpecialization("Reshape with -1 and several symbolic sizes")
+    if any(not isinstance(d, Dim) and d == -1 for d in target):
+        position = next(i for i, d in enumerate(target) if not isinstance(d, Dim) and d == -1)
+        others = [d for i, d in enumerate(target) if i != position]
+        size = inferred_size(list(in_shape), others) if in_shape and target.count(-1) == 1 else None
+        if size is None:
+            raise NeedsSpecialization(f"Reshape node {cx.name!r}: the size -1 stands for in {dims} is not "
+                                      f"provable from the input shape {in_shape}")
+        target[position] = size
     return F.reshape_like(x, cx.shape_template(target))
 
 

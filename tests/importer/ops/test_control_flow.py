@@ -327,3 +327,39 @@ def test_if_on_input_sizes_runs_one_branch_per_traced_shape() -> None:
         x = np.arange(batch * 2, dtype=np.float32).reshape(batch, 2)
         expected = x if batch != 1 else x.T
         _assert_same(list(rep.run([x])), [expected])
+    assert rep.block.is_shape_specialized
+    assert "If node" in rep.block.specialization_reason and "different shapes" in rep.block.specialization_reason
+
+
+def _no_boxes_or_kept_model() -> onnx.ModelProto:
+    """torchvision's batched_nms: `if boxes.numel() == 0: return empty else: return keep` on boxes
+    selected by a score threshold (a data-dependent count)."""
+    then_graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["empty"], value=helper.make_tensor("e", INT64, [0], []))], "then", [],
+        [helper.make_tensor_value_info("empty", INT64, [0])])
+    else_graph = helper.make_graph(
+        [helper.make_node("NonZero", ["big"], ["where"]), helper.make_node("Squeeze", ["where", "zero1"], ["keep"])],
+        "else", [], [helper.make_tensor_value_info("keep", INT64, None)])
+    nodes = [
+        helper.make_node("Greater", ["x", "threshold"], ["chosen"]),
+        helper.make_node("Compress", ["x", "chosen"], ["kept"], axis=0),
+        helper.make_node("Greater", ["kept", "half"], ["big"]),
+        helper.make_node("Size", ["kept"], ["count"]),
+        helper.make_node("Equal", ["count", "zero"], ["none"]),
+        helper.make_node("If", ["none"], ["keep"], then_branch=then_graph, else_branch=else_graph),
+        helper.make_node("Gather", ["kept", "keep"], ["y"]),
+    ]
+    inits = [helper.make_tensor("threshold", FLOAT, [], [0.0]), helper.make_tensor("half", FLOAT, [], [0.5]),
+             helper.make_tensor("zero", INT64, [], [0]), helper.make_tensor("zero1", INT64, [1], [0])]
+    return make_model(nodes, [helper.make_tensor_value_info("x", FLOAT, ["N"])],
+                      [helper.make_tensor_value_info("y", FLOAT, None)], inits, opset=13)
+
+
+def test_if_returning_nothing_or_a_data_dependent_count_hybridizes_into_one_graph() -> None:
+    model = _no_boxes_or_kept_model()
+    rep = HybridizedBackend.prepare(model, "CPU")
+    rng = np.random.default_rng(3)
+    for x in (rng.standard_normal(9), -np.ones(4), rng.standard_normal(9), rng.uniform(0, 1, 30)):
+        x = x.astype(np.float32)
+        _assert_same(list(rep.run([x])), reference_outputs(model, {"x": x}))
+    assert not rep.block.is_shape_specialized, rep.block.specialization_reason

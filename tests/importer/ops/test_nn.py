@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.importer.ops.nn_helpers import check_dynamic_batch, single_node_model
-from tests.importer.ops.oracle import check_model
+from gluon_onnx import load_block
+from tests.importer.ops.nn_helpers import assert_close, check_dynamic_batch, run_block, single_node_model, value_info
+from tests.importer.ops.oracle import check_model, reference_outputs
 
 RNG = np.random.RandomState(7)
 
@@ -64,6 +65,23 @@ def test_conv_transpose_dynamic_batch() -> None:
     model = single_node_model("ConvTranspose", {"x": randn(1, 3, 4, 4)}, [("y", "float32")], initializers={"w": w},
                               batch_free=True, strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1])
     check_dynamic_batch(model, lambda n: {"x": randn(n, 3, 4, 4)}, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("pads, output_padding", [([0, 0, 0, 0], None), ([1, 0, 0, 2], [1, 0])])
+def test_conv_transpose_with_pads_serves_every_image_size(pads: list, output_padding: list | None) -> None:
+    """Pads crop a fixed number of rows whatever the input size (PaddleOCR's detector upsamples
+    images of any size this way): one hybridized graph for every height and width."""
+    w, b = randn(3, 2, 2, 2), randn(2)
+    attrs = {"strides": [2, 2], "pads": pads, **({"output_padding": output_padding} if output_padding else {})}
+    model = single_node_model("ConvTranspose", {"x": randn(1, 3, 4, 4)}, [("y", "float32")],
+                              initializers={"w": w, "b": b}, **attrs)
+    model.graph.input[0].CopyFrom(value_info("x", "float32", ["N", 3, "H", "W"]))
+    block = load_block(model)
+    block.hybridize(static_alloc=True, static_shape=True)
+    for shape in [(1, 3, 4, 4), (2, 3, 5, 7), (1, 3, 9, 3)]:
+        feeds = {"x": randn(*shape)}
+        assert_close(run_block(block, feeds), reference_outputs(model, feeds), 1e-4, 1e-4, str(shape))
+    assert not block.is_shape_specialized, block.specialization_reason
 
 
 # --- DeformConv ---------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from gluon_onnx.backend import HybridizedBackend
+from gluon_onnx.backend import GluonOnnxBackend, HybridizedBackend
+from gluon_onnx.errors import HybridizationError
 
 from .oracle import check_model, make_model, reference_outputs
 
@@ -250,3 +251,45 @@ def test_hardmax_coercion_vs_axis(opset: int, axis: int) -> None:
 def test_hardmax_dynamic_batch() -> None:
     model = _single_node_model("Hardmax", [("x", TensorProto.FLOAT, ["N", 5])], ["y"], {}, opset=13)
     check_batches(model, lambda n: {"x": _RNG.random((n, 5)).astype(np.float32)})
+
+
+def test_top_k_of_a_data_dependent_count() -> None:
+    """SSD postprocessing: TopK(k = min(60, number of boxes above the score threshold))."""
+    nodes = [
+        helper.make_node("Greater", ["scores", "threshold"], ["chosen"]),
+        helper.make_node("Compress", ["scores", "chosen"], ["kept"], axis=0),
+        helper.make_node("Shape", ["kept"], ["count"]),
+        helper.make_node("Min", ["count", "limit"], ["k"]),
+        helper.make_node("TopK", ["kept", "k"], ["values", "indices"]),
+    ]
+    inits = [numpy_helper.from_array(np.array(0.5, np.float32), "threshold"), _int64("limit", [4])]
+    model = make_model(nodes, [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N"])],
+                       [helper.make_tensor_value_info("values", TensorProto.FLOAT, None),
+                        helper.make_tensor_value_info("indices", TensorProto.INT64, None)], inits, opset=13)
+    rep = HybridizedBackend.prepare(model, "CPU")
+    for count in (10, 3, 25):
+        scores = _RNG.uniform(0, 1, count).astype(np.float32)
+        outs = rep.run([scores])
+        for ours, ref in zip(outs, reference_outputs(model, {"scores": scores})):
+            assert ours.shape == ref.shape and ours.dtype == ref.dtype
+            np.testing.assert_array_equal(ours, ref)
+    assert not rep.block.is_shape_specialized, rep.block.specialization_reason
+
+
+def test_sizes_that_depend_on_values_are_never_fixed_into_a_graph() -> None:
+    """CumProd unrolls over its axis, so it needs the length; when that length is the number of
+    positive inputs, a graph built for one call would be wrong for the next one of the same shape:
+    hybridizing must refuse rather than fix it (imperative mode runs)."""
+    nodes = [
+        helper.make_node("Greater", ["x", "zero"], ["positive"]),
+        helper.make_node("Compress", ["x", "positive"], ["kept"], axis=0),
+        helper.make_node("CumProd", ["kept", "axis"], ["y"]),
+    ]
+    inits = [numpy_helper.from_array(np.array(0.0, np.float32), "zero"), _int64("axis", [0])]
+    model = make_model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6])],
+                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits, opset=26)
+    first = np.array([1, -1, 2, 3, -1, 2], np.float32)
+    np.testing.assert_allclose(GluonOnnxBackend.prepare(model, "CPU").run([first])[0], [1, 2, 6, 12])
+    rep = HybridizedBackend.prepare(model, "CPU")
+    with pytest.raises(HybridizationError, match="even for fixed inputs"):
+        rep.run([first])

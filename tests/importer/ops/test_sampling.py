@@ -9,7 +9,6 @@ from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
 from gluon_onnx import load_block
-from gluon_onnx.errors import HybridizationError
 from tests.importer.ops.nn_helpers import check_dynamic_batch, single_node_model, value_info
 from tests.importer.ops.oracle import check_model, make_model
 
@@ -126,8 +125,62 @@ def test_non_max_suppression(center_point_box: int) -> None:
               helper.make_tensor("score", 1, [1], [0.2])]
     model = make_model([node], [value_info(n, a) for n, a in feeds.items()], [value_info("selected", "int64", None)],
                        consts, opset=11)
-    check_model(model, feeds, modes=("imperative",))
+    check_model(model, feeds)
+
+
+def _nms_model(inputs: list[str], consts: list, **attrs: object) -> object:
+    node = helper.make_node("NonMaxSuppression", ["boxes", "scores", *inputs], ["selected"], **attrs)
+    boxes = helper.make_tensor_value_info("boxes", 1, ["batch", "boxes", 4])
+    scores = helper.make_tensor_value_info("scores", 1, ["batch", "classes", "boxes"])
+    return make_model([node], [boxes, scores], [value_info("selected", "int64", None)], consts, opset=11)
+
+
+def _reference_nms(model: object, feeds: dict) -> np.ndarray:
+    return ReferenceEvaluator(model).run(None, feeds)[0]
+
+
+@pytest.mark.parametrize("center_point_box", [0, 1])
+def test_non_max_suppression_one_graph_for_every_count(center_point_box: int) -> None:
+    """One hybridized block, never re-traced, for other batch, class and box counts; swapped corners,
+    many equal scores (ties keep the lower box index first) and no score threshold."""
+    consts = [helper.make_tensor("max", 7, [1], [4]), helper.make_tensor("iou", 1, [1], [0.4])]
+    model = _nms_model(["max", "iou"], consts, center_point_box=center_point_box)
     block = load_block(model)
-    block.hybridize()
-    with pytest.raises(HybridizationError, match="data-dependent"):
-        block(mx.nd.array(feeds["boxes"]), mx.nd.array(feeds["scores"]))
+    block.hybridize(static_alloc=True, static_shape=True)
+    rng = np.random.RandomState(5)
+    for batch, classes, count in [(1, 1, 6), (2, 3, 40), (3, 2, 17)]:
+        boxes = rng.uniform(0, 8, size=(batch, count, 4)).astype("float32")
+        if center_point_box:
+            boxes[..., 2:] = rng.uniform(0.5, 4, size=(batch, count, 2))
+        scores = np.round(rng.uniform(-1, 1, size=(batch, classes, count)), 1).astype("float32")  # ties
+        feeds = {"boxes": boxes, "scores": scores}
+        ours = block(mx.nd.array(boxes), mx.nd.array(scores)).asnumpy()
+        np.testing.assert_array_equal(ours, _reference_nms(model, feeds))
+    assert not block.is_shape_specialized, block.specialization_reason
+
+
+@pytest.mark.parametrize("max_boxes", [None, 0])
+def test_non_max_suppression_selects_nothing_without_a_box_budget(max_boxes: int | None) -> None:
+    consts = [] if max_boxes is None else [helper.make_tensor("max", 7, [1], [max_boxes])]
+    model = _nms_model([] if max_boxes is None else ["max"], consts)
+    feeds = {"boxes": RNG.uniform(0, 5, size=(1, 5, 4)).astype("float32"),
+             "scores": RNG.rand(1, 2, 5).astype("float32")}
+    for hybridize in (False, True):
+        block = load_block(model)
+        if hybridize:
+            block.hybridize()
+        out = block(mx.nd.array(feeds["boxes"]), mx.nd.array(feeds["scores"]))
+        assert out.shape == (0, 3) and out.dtype == np.int64
+
+
+def test_non_max_suppression_iou_equal_to_the_threshold_keeps_the_box() -> None:
+    """ONNX suppresses a box when its IoU with a kept box is above the threshold, not equal to it."""
+    consts = [helper.make_tensor("max", 7, [1], [10]), helper.make_tensor("iou", 1, [1], [0.5]),
+              helper.make_tensor("score", 1, [1], [0.25])]
+    model = _nms_model(["max", "iou", "score"], consts)
+    boxes = np.array([[[0, 0, 1, 1], [0, 0, 1, 2], [0, 0, 1, 1.1], [3, 3, 4, 4], [5, 5, 6, 6]]], "float32")
+    scores = np.array([[[0.9, 0.8, 0.7, 0.25, 0.3]]], "float32")  # 0.25 is not above the score threshold
+    feeds = {"boxes": boxes, "scores": scores}
+    expected = _reference_nms(model, feeds)
+    assert expected[:, 2].tolist() == [0, 1, 4]
+    check_model(model, feeds, expected=[expected])

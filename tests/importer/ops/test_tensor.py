@@ -174,6 +174,94 @@ def test_resize_sizes_from_shape_keeps_batch_symbolic() -> None:
     check_batches(model, [{"x": _rand(1, 3, 5, 5)}, {"x": _rand(3, 3, 5, 5)}], rtol=1e-4, atol=1e-5)
 
 
+_SYMBOLIC_RESIZE_CASES = [
+    ("nearest", "asymmetric", "floor"),
+    ("nearest", "half_pixel", "round_prefer_floor"),
+    ("nearest", "align_corners", "round_prefer_ceil"),
+    ("linear", "half_pixel", "round_prefer_floor"),
+    ("linear", "pytorch_half_pixel", "round_prefer_floor"),
+    ("linear", "align_corners", "round_prefer_floor"),
+    ("linear", "half_pixel_symmetric", "round_prefer_floor"),
+    ("cubic", "half_pixel", "round_prefer_floor"),
+    ("cubic", "asymmetric", "round_prefer_floor"),
+]
+
+
+@pytest.mark.parametrize(("mode", "ctm", "nearest_mode"), _SYMBOLIC_RESIZE_CASES)
+def test_resize_to_the_size_of_another_tensor_serves_every_image_size(mode: str, ctm: str,
+                                                                     nearest_mode: str) -> None:
+    """Segmentation heads resize to the input's size (sizes = Shape(image)[2:]): with the image size
+    free, the hybridized graph computes positions and weights from the run-time sizes."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["lead"], end=2),
+        helper.make_node("Shape", ["like"], ["hw"], start=2),
+        helper.make_node("Concat", ["lead", "hw"], ["sizes"], axis=0),
+        helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode=mode, coordinate_transformation_mode=ctm,
+                         nearest_mode=nearest_mode),
+    ]
+    inputs = [_vi("x", F32, ["N", 2, "h", "w"]), _vi("like", F32, ["N", 1, "H", "W"])]
+    model = make_model(nodes, inputs, [_vi("y", F32, None)], opset=18)
+    feeds = [{"x": _rand(1, 2, 3, 4), "like": _rand(1, 1, 7, 5)},
+             {"x": _rand(2, 2, 5, 5), "like": _rand(2, 1, 5, 12)},
+             {"x": _rand(1, 2, 6, 8), "like": _rand(1, 1, 3, 4)}]
+    check_batches(model, feeds, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "linear"])
+def test_resize_by_scales_of_a_free_image_size(mode: str) -> None:
+    """YOLO's upsampling: Resize(scales=[1, 1, 2, 2]) of a tensor whose height and width are free."""
+    nodes = [helper.make_node("Resize", ["x", "", "scales"], ["y"], mode=mode)]
+    scales = numpy_helper.from_array(np.array([1.0, 1.0, 2.0, 0.5], np.float32), "scales")
+    model = make_model(nodes, [_vi("x", F32, ["N", 2, "H", "W"])], [_vi("y", F32, None)], [scales], opset=13)
+    check_batches(model, [{"x": _rand(1, 2, 3, 4)}, {"x": _rand(2, 2, 5, 7)}], rtol=1e-4, atol=1e-5)
+
+
+def test_reshape_minus_one_among_several_symbolic_sizes() -> None:
+    """Attention heads: (N*heads, 1, S) -> (N, heads, -1, S); the -1 is 1 whatever N and S are."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "zero"], ["batch"], axis=0),
+        helper.make_node("Gather", ["shape", "one"], ["seq"], axis=0),
+        helper.make_node("Mul", ["batch", "heads"], ["rows"]),
+        helper.make_node("Unsqueeze", ["rows", "axes0"], ["rows1"]),
+        helper.make_node("Unsqueeze", ["seq", "axes0"], ["seq1"]),
+        helper.make_node("Concat", ["rows1", "unit", "seq1"], ["flat_shape"], axis=0),
+        helper.make_node("Expand", ["x3", "expand_to"], ["wide"]),
+        helper.make_node("Reshape", ["wide", "flat_shape"], ["flat"]),
+        helper.make_node("Unsqueeze", ["batch", "axes0"], ["batch1"]),
+        helper.make_node("Concat", ["batch1", "heads1", "minus_one", "seq1"], ["split_shape"], axis=0),
+        helper.make_node("Reshape", ["flat", "split_shape"], ["y"]),
+        helper.make_node("Unsqueeze", ["x", "axes12"], ["x3"]),
+        helper.make_node("Concat", ["batch1", "heads1", "unit", "seq1"], ["expand_to"], axis=0),
+    ]
+    inits = [_const("zero", 0), _const("one", 1), _const("heads", 4), _const("axes0", [0]), _const("unit", [1]),
+             _const("heads1", [4]), _const("minus_one", [-1]), _const("axes12", [1, 2])]
+    nodes = nodes[-2:] + nodes[:-2]  # topological order: x3 and expand_to first
+    model = make_model(nodes, [_vi("x", F32, ["N", "S"])], [_vi("y", F32, None)], inits, opset=13)
+    check_batches(model, [{"x": _rand(1, 5)}, {"x": _rand(3, 9)}])
+
+
+def test_sizes_named_by_expressions_of_the_input_sizes() -> None:
+    """torch.export names intermediate sizes after expressions of the input sizes ('4*batch')."""
+    nodes = [
+        helper.make_node("Reshape", ["x", "flat"], ["rows"]),
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "zero"], ["batch"], axis=0),
+        helper.make_node("Unsqueeze", ["batch", "axes0"], ["batch1"]),
+        helper.make_node("Concat", ["batch1", "four", "minus_one", "seq1"], ["target"], axis=0),
+        helper.make_node("Gather", ["shape", "one"], ["seq"], axis=0),
+        helper.make_node("Unsqueeze", ["seq", "axes0"], ["seq1"]),
+        helper.make_node("Reshape", ["rows", "target"], ["y"]),
+    ]
+    nodes = nodes[:4] + nodes[5:7] + [nodes[4], nodes[7]]
+    inits = [_const("flat", [-1, 1, 1]), _const("zero", 0), _const("one", 1), _const("axes0", [0]),
+             _const("four", [4]), _const("minus_one", [-1])]
+    model = make_model(nodes, [_vi("x", F32, ["batch", "seq", 4])], [_vi("y", F32, None)], inits, opset=14)
+    # what the dynamo exporter writes for the flattened rows
+    model.graph.value_info.append(_vi("rows", F32, ["batch*seq*4", 1, 1]))
+    check_batches(model, [{"x": _rand(1, 3, 4)}, {"x": _rand(2, 5, 4)}])
+
+
 # --- opset variants -------------------------------------------------------------------------------
 
 
