@@ -278,7 +278,9 @@ class OnnxBlock(gluon.HybridBlock):
         if key in self._budget_checked:
             return
         sizes = self._input_sizes(args)
-        shapes = [(f"tensor {name!r}", info.shape) for name, info in self._plan.infos.items()
+        producers = self._plan.producers
+        shapes = [(f"tensor {name!r}" + (f" (output of node {producers[name]!r})" if name in producers else ""),
+                   info.shape) for name, info in self._plan.infos.items()
                   if info.shape and not all(isinstance(d, int) for d in info.shape)]  # static ones: at import
         for where, dims in shapes + self._size_guards:
             total, concrete = 1, []
