@@ -53,6 +53,109 @@ def _structure(value: object) -> object:
     return ("T", tuple(value.shape))
 
 
+class _GradState:
+    """Shared by the parameters of one block: whether gradient buffers are still to be allocated,
+    and whether the block's own forward (which allocates them when recording) is running."""
+
+    __slots__ = ("pending", "in_forward", "params")
+
+    def __init__(self):
+        self.pending = False
+        self.in_forward = False
+        self.params: list[_OnnxParameter] = []
+
+    def allocate(self) -> None:
+        self.pending = False
+        for param in self.params:
+            param._allocate_grad()
+
+
+class _OnnxParameter(gluon.Parameter):
+    """A Parameter of an imported model.
+
+    It takes its array at creation without another copy, and allocates its gradient buffer
+    only once something needs it (autograd recording, ``grad()``, a Trainer), so a block that
+    only runs inference holds its weights once.
+    """
+
+    def __init__(self, name: str, state: _GradState, **kwargs: object):
+        self._grad_state = state
+        self._lazy_grad = False
+        super().__init__(name, **kwargs)
+        state.params.append(self)
+
+    # gradient buffers: Gluon reads ``_grad`` everywhere, so allocation hides behind it
+    @property
+    def _grad(self) -> list | None:
+        if self._lazy_grad:
+            self._allocate_grad()
+        return self.__dict__.get("_grad_arrays")
+
+    @_grad.setter
+    def _grad(self, value: list | None) -> None:
+        self.__dict__["_grad_arrays"] = value
+
+    def _init_grad(self) -> None:
+        if self.grad_req == "null":
+            self._lazy_grad = False
+            self._grad = None
+            return
+        self._lazy_grad = True
+        self._grad_state.pending = True
+
+    def _allocate_grad(self) -> None:
+        if self._lazy_grad:
+            self._lazy_grad = False
+            if self._data is not None:
+                super()._init_grad()
+
+    def data(self, ctx: mx.Context | None = None) -> mx.nd.NDArray:
+        state = self._grad_state
+        if state.pending and not state.in_forward and mx.autograd.is_recording():
+            state.allocate()  # read by an enclosing block's graph while recording
+        return super().data(ctx)
+
+    def list_data(self) -> list:
+        state = self._grad_state
+        if state.pending and not state.in_forward and mx.autograd.is_recording():
+            state.allocate()
+        return super().list_data()
+
+    def adopt(self, array: mx.nd.NDArray, ctx_list: Sequence[mx.Context]) -> None:
+        """Initialize with ``array`` itself on its context (copies only for other contexts)."""
+        _adopt(self, array, ctx_list)
+
+
+def _adopt(param: gluon.Parameter, array: mx.nd.NDArray, ctx_list: Sequence[mx.Context]) -> None:
+    """Gluon's ``_load_init`` without its copy: ``array`` becomes the data on its own context."""
+    param._ctx_list = list(ctx_list)
+    param._ctx_map = [[], []]
+    for i, ctx in enumerate(param._ctx_list):
+        devices = param._ctx_map[ctx.device_typeid & 1]
+        while len(devices) <= ctx.device_id:
+            devices.append(None)
+        devices[ctx.device_id] = i
+    param._data = [array if ctx == array.context else array.copyto(ctx) for ctx in param._ctx_list]
+    param._deferred_init = ()
+    param._init_grad()
+
+
+def _nd_from_host(array: np.ndarray, dtype: str, ctx: mx.Context) -> mx.nd.NDArray:
+    """An NDArray holding ``array`` converted to ``dtype``: the numpy buffer itself for large
+    contiguous CPU arrays (``array`` becomes read-only), otherwise a copy."""
+    array = to_storage(array)
+    if (ctx.device_type == "cpu" and array.nbytes >= _ZERO_COPY_BYTES and array.dtype.name == dtype
+            and array.dtype.name in _ZERO_COPY_DTYPES and array.flags.c_contiguous and array.flags.owndata
+            and array.ndim > 0):
+        return mx.nd.from_numpy(array, zero_copy=True)
+    return mx.nd.array(array, dtype=dtype, ctx=ctx)
+
+
+#: constants at least this large share their numpy buffer with MXNet
+_ZERO_COPY_BYTES = 1 << 16
+_ZERO_COPY_DTYPES = frozenset({"float32", "float64", "float16", "int32", "int64", "uint8"})
+
+
 def _as_ctx_list(ctx: object) -> list[mx.Context]:
     if ctx is None:
         return [mx.cpu()]
@@ -105,36 +208,33 @@ class OnnxBlock(gluon.HybridBlock):
         self._spec_executors: dict[tuple, Executor] = {}
         self._pending_inputs: tuple = ()
         self._input_layout: object = None
+        self._grad_state = _GradState()
         with mx.util.np_shape(True):  # zero-size parameters exist only with numpy shapes
             self._create_parameters()
 
     # --- construction ------------------------------------------------------------------
     def _create_parameters(self) -> None:
         taken: set[str] = set()
+        initializers = {t.name: t for t in self._onnx_model.proto.graph.initializer if t.name in self._plan.params}
         for onnx_name, info in self._plan.params.items():
             key = _param_key(onnx_name, taken)
             dtype = storage_dtype(info.dtype) or "float32"
-            param = self.params.get(
-                key,
+            param = _OnnxParameter(
+                self.params.prefix + key,
+                self._grad_state,
                 shape=info.shape,
                 dtype=dtype,
                 grad_req="write" if info.trainable else "null",
                 differentiable=info.trainable,
                 allow_deferred_init=False,
             )
+            self.params._params[param.name] = param
             self._reg_params[key] = param
             self._param_keys[onnx_name] = key
-            if onnx_name in self._plan.constant_params:
-                value = to_storage(np.asarray(self._plan.constant_params[onnx_name]))
-            else:
-                value = to_storage(np.asarray(self._onnx_model.tensor_array(self._plan_initializer(onnx_name))))
-            param._load_init(mx.nd.array(value, dtype=dtype, ctx=mx.cpu()), self._ctx_list)
-
-    def _plan_initializer(self, name: str) -> object:
-        for tensor in self._onnx_model.proto.graph.initializer:
-            if tensor.name == name:
-                return tensor
-        raise KeyError(name)
+            # weights still in the model file are copied from the mapping straight into the NDArray
+            value = to_storage(np.asarray(self._onnx_model.tensor_array(initializers[onnx_name], mapped=True)))
+            param.adopt(mx.nd.array(value, dtype=dtype, ctx=self._ctx_list[0]), self._ctx_list)
+            del value
 
     # --- public views ------------------------------------------------------------------
     @property
@@ -160,8 +260,8 @@ class OnnxBlock(gluon.HybridBlock):
 
     @property
     def onnx_model(self) -> object:
-        """The imported ``onnx.ModelProto``."""
-        return self._onnx_model.proto
+        """The imported ``onnx.ModelProto`` (a self-contained copy: weights included)."""
+        return self._onnx_model.self_contained()
 
     @property
     def is_shape_specialized(self) -> bool:
@@ -217,6 +317,16 @@ class OnnxBlock(gluon.HybridBlock):
         super().hybridize(active, **kwargs)
 
     def forward(self, *args: object) -> object:
+        state = self._grad_state
+        if state.pending and mx.autograd.is_recording():
+            state.allocate()
+        state.in_forward = True
+        try:
+            return self._forward(args)
+        finally:
+            state.in_forward = False
+
+    def _forward(self, args: tuple) -> object:
         with mx.util.np_shape(True):
             if not args:
                 return self._forward_without_inputs()
@@ -370,7 +480,7 @@ class OnnxBlock(gluon.HybridBlock):
             cache_key = (key, str(ctx))
             value = self._const_arrays.get(cache_key)
             if value is None:
-                value = mx.nd.array(array, dtype=array.dtype, ctx=ctx)
+                value = _nd_from_host(array, array.dtype.name, ctx)
                 self._const_arrays[cache_key] = value
             return value
         if array.size == 0:
@@ -381,10 +491,10 @@ class OnnxBlock(gluon.HybridBlock):
             return reshape(F, F.tile(one, reps=(0,)), array.shape)
         param = self._const_params.get(key)
         if param is None:
-            name = f"const{self._const_counter}"
-            self._const_counter += 1
-            param = self.params.get_constant(name, mx.nd.array(array, dtype=array.dtype, ctx=mx.cpu()))
-            param.initialize(ctx=self._ctx_list)
+            name = f"const{len(self._const_params)}"
+            value = _nd_from_host(array, array.dtype.name, self._ctx_list[0])
+            param = self.params.get_constant(name, value)
+            _adopt(param, value, self._ctx_list)
             self._const_params[key] = param
         return param.var()
 
