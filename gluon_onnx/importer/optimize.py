@@ -23,7 +23,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..model import LoadedModel, resolve_opsets
+from ..dtypes import elem_type_of
+from ..model import IN_MEMORY_LOCATION, LoadedModel, resolve_opsets
 
 FUSED_DOMAIN = "gluon_onnx.fused"
 
@@ -48,8 +49,8 @@ class _Graph:
                 self.consumers[inp].append(node)
 
     def constant(self, name: str) -> np.ndarray | None:
-        if name in self.initializers:
-            return np.asarray(self.model.tensor_array(self.initializers[name]))
+        if name in self.initializers:  # read-only view of the file: rewrites only compute from it
+            return np.asarray(self.model.tensor_array(self.initializers[name], mapped=True))
         node = self.producer.get(name)
         if node is not None and node.op_type == "Constant" and node.attribute:
             attr = node.attribute[0]
@@ -75,7 +76,8 @@ class _Graph:
         return all(len(self.consumers.get(n, [])) == 1 and n not in self.outputs for n in names)
 
     def add_initializer(self, name: str, value: np.ndarray) -> str:
-        self.new_initializers.append(numpy_helper.from_array(value, name))
+        """A new initializer whose value stays a numpy array (never serialized into the graph)."""
+        self.new_initializers.append(in_memory_initializer(self.model, name, value))
         return name
 
     def replace(self, matched: list[onnx.NodeProto], new_nodes: list[onnx.NodeProto]) -> None:
@@ -95,6 +97,19 @@ class _Graph:
 
     def is_free(self, node: onnx.NodeProto) -> bool:
         return id(node) not in self.removed
+
+
+def in_memory_initializer(model: LoadedModel, name: str, value: np.ndarray) -> onnx.TensorProto:
+    """An initializer of ``model`` whose bytes stay in ``model.arrays`` (no serialized copy)."""
+    tensor = onnx.TensorProto()
+    tensor.name = name
+    tensor.data_type = elem_type_of(value.dtype)
+    tensor.dims.extend(value.shape)
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    entry = tensor.external_data.add()
+    entry.key, entry.value = "location", IN_MEMORY_LOCATION
+    model.arrays[name] = value
+    return tensor
 
 
 def _attr(node: onnx.NodeProto, name: str, default: object = None) -> object:
@@ -122,7 +137,8 @@ def _fold_batchnorm(g: _Graph) -> int:
         gamma, beta, mean, var = (p.astype(np.float64) for p in params)
         eps = float(_attr(bn, "epsilon", 1e-5))
         factor = gamma / np.sqrt(var + eps)
-        new_weight = (weight.astype(np.float64) * factor.reshape((-1,) + (1,) * (weight.ndim - 1))).astype(weight.dtype)
+        # one new array of the weight's type: float64 weight temporaries would double the peak memory
+        new_weight = np.multiply(weight, factor.astype(weight.dtype).reshape((-1,) + (1,) * (weight.ndim - 1)))
         old_bias = bias.astype(np.float64) if bias is not None else np.zeros_like(mean)
         new_bias = ((old_bias - mean) * factor + beta).astype(weight.dtype)
         w_name = g.add_initializer(f"{conv.input[1]}__bn_folded", new_weight)
@@ -256,22 +272,25 @@ PASSES: list[tuple[str, Callable[[_Graph], int]]] = [
 def optimize_for_inference(model: LoadedModel) -> tuple[LoadedModel, dict[str, int]]:
     """A rewritten copy of ``model`` and how often each pass fired."""
     proto = onnx.ModelProto()
-    proto.CopyFrom(model.proto)
+    proto.CopyFrom(model.proto)  # cheap: large weights are not inside a proto read from a file
+    optimized = LoadedModel(proto, model.base_dir, dict(model.opsets), shape_source=model.shape_source or model.proto,
+                            model_file=model.model_file, arrays=dict(model.arrays))
     counts = {}
     for name, rewrite in PASSES:
-        g = _Graph(LoadedModel(proto, model.base_dir, model.opsets), proto.graph)
+        g = _Graph(optimized, proto.graph)
         counts[name] = rewrite(g)
         if counts[name]:
             nodes = g.rebuilt_nodes()
             del proto.graph.node[:]
             proto.graph.node.extend(nodes)
             proto.graph.initializer.extend(g.new_initializers)
-    used = {i for node in proto.graph.node for i in node.input}
-    kept = [t for t in proto.graph.initializer if t.name in used or t.name in {o.name for o in proto.graph.output}]
+    used = {i for node in proto.graph.node for i in node.input} | {o.name for o in proto.graph.output}
+    kept = [t for t in proto.graph.initializer if t.name in used]
     del proto.graph.initializer[:]
     proto.graph.initializer.extend(kept)
+    kept_names = {t.name for t in kept}
+    optimized.arrays = {n: v for n, v in optimized.arrays.items() if n in kept_names}
     if any(counts.values()) and not any(o.domain == FUSED_DOMAIN for o in proto.opset_import):
         proto.opset_import.append(helper.make_opsetid(FUSED_DOMAIN, 1))
-    optimized = LoadedModel(proto, model.base_dir, shape_source=model.shape_source or model.proto)
     optimized.opsets = resolve_opsets(proto)
     return optimized, counts
