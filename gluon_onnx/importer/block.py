@@ -141,19 +141,42 @@ def _adopt(param: gluon.Parameter, array: mx.nd.NDArray, ctx_list: Sequence[mx.C
 
 
 def _nd_from_host(array: np.ndarray, dtype: str, ctx: mx.Context) -> mx.nd.NDArray:
-    """An NDArray holding ``array`` converted to ``dtype``: the numpy buffer itself for large
-    contiguous CPU arrays (``array`` becomes read-only), otherwise a copy."""
+    """An NDArray holding ``array`` converted to ``dtype``: the numpy buffer itself for large,
+    writeable, contiguous CPU arrays (``array`` becomes read-only), otherwise a copy.
+
+    Read-only arrays (views of protobuf bytes or of a mapped file) are always copied.
+    """
     array = to_storage(array)
     if (ctx.device_type == "cpu" and array.nbytes >= _ZERO_COPY_BYTES and array.dtype.name == dtype
-            and array.dtype.name in _ZERO_COPY_DTYPES and array.flags.c_contiguous and array.flags.owndata
-            and array.ndim > 0):
+            and _zero_copy_ok(array)):
         return mx.nd.from_numpy(array, zero_copy=True)
     return mx.nd.array(array, dtype=dtype, ctx=ctx)
+
+
+def _zero_copy_ok(array: np.ndarray) -> bool:
+    return (array.dtype.name in _ZERO_COPY_DTYPES and array.flags.c_contiguous and array.flags.writeable
+            and array.ndim > 0 and array.size > 0)
+
+
+def _parameter_array(value: np.ndarray, dtype: str, ctx: mx.Context) -> mx.nd.NDArray:
+    """A new NDArray with ``value``: one copy into a 64-byte aligned host buffer that MXNet then
+    uses as it is (creating many small NDArrays through the engine costs a synchronization each)."""
+    value = to_storage(value)
+    if ctx.device_type != "cpu" or value.dtype.name != dtype or value.dtype.name not in _ZERO_COPY_DTYPES \
+            or value.size == 0:
+        return mx.nd.array(value, dtype=dtype, ctx=ctx)
+    buffer = np.empty(value.nbytes + _ALIGNMENT, np.uint8)
+    start = -buffer.ctypes.data % _ALIGNMENT
+    host = buffer[start:start + value.nbytes].view(value.dtype).reshape(value.shape)
+    np.copyto(host, value)
+    return mx.nd.from_numpy(host, zero_copy=True)
 
 
 #: constants at least this large share their numpy buffer with MXNet
 _ZERO_COPY_BYTES = 1 << 16
 _ZERO_COPY_DTYPES = frozenset({"float32", "float64", "float16", "int32", "int64", "uint8"})
+#: MXNet's own CPU allocations are 64-byte aligned (what oneDNN's vector loads like)
+_ALIGNMENT = 64
 
 
 def _as_ctx_list(ctx: object) -> list[mx.Context]:
@@ -232,8 +255,8 @@ class OnnxBlock(gluon.HybridBlock):
             self._reg_params[key] = param
             self._param_keys[onnx_name] = key
             # weights still in the model file are copied from the mapping straight into the NDArray
-            value = to_storage(np.asarray(self._onnx_model.tensor_array(initializers[onnx_name], mapped=True)))
-            param.adopt(mx.nd.array(value, dtype=dtype, ctx=self._ctx_list[0]), self._ctx_list)
+            value = np.asarray(self._onnx_model.tensor_array(initializers[onnx_name], mapped=True))
+            param.adopt(_parameter_array(value, dtype, self._ctx_list[0]), self._ctx_list)
             del value
 
     # --- public views ------------------------------------------------------------------
