@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
+from mxnet.gluon.block import _regroup
 
 from ..dtypes import storage_dtype, to_storage
 from ..errors import HybridizationError
@@ -53,16 +54,21 @@ def _structure(value: object) -> object:
     return ("T", tuple(value.shape))
 
 
-class _GradState:
-    """Shared by the parameters of one block: whether gradient buffers are still to be allocated,
-    and whether the block's own forward (which allocates them when recording) is running."""
+class _ParamState:
+    """Shared by the parameters and constants of one block.
 
-    __slots__ = ("pending", "in_forward", "params")
+    ``pending``: gradient buffers still to be allocated; ``in_forward``: the block's own forward
+    (which allocates them when recording) is running; ``version`` changes whenever a parameter
+    gets new arrays (cast, reset_ctx, grad_req), which invalidates the block's cached call.
+    """
+
+    __slots__ = ("pending", "in_forward", "params", "version")
 
     def __init__(self):
         self.pending = False
         self.in_forward = False
         self.params: list[_OnnxParameter] = []
+        self.version = 0
 
     def allocate(self) -> None:
         self.pending = False
@@ -70,7 +76,22 @@ class _GradState:
             param._allocate_grad()
 
 
-class _OnnxParameter(gluon.Parameter):
+class _TrackedData:
+    """Mixin: assigning a Parameter's ``_data`` list bumps its block's version."""
+
+    _param_state: _ParamState
+
+    @property
+    def _data(self) -> list | None:
+        return self.__dict__.get("_data_arrays")
+
+    @_data.setter
+    def _data(self, value: list | None) -> None:
+        self.__dict__["_data_arrays"] = value
+        self._param_state.version += 1
+
+
+class _OnnxParameter(_TrackedData, gluon.Parameter):
     """A Parameter of an imported model.
 
     It takes its array at creation without another copy, and allocates its gradient buffer
@@ -78,8 +99,8 @@ class _OnnxParameter(gluon.Parameter):
     only runs inference holds its weights once.
     """
 
-    def __init__(self, name: str, state: _GradState, **kwargs: object):
-        self._grad_state = state
+    def __init__(self, name: str, state: _ParamState, **kwargs: object):
+        self._param_state = state
         self._lazy_grad = False
         super().__init__(name, **kwargs)
         state.params.append(self)
@@ -101,7 +122,7 @@ class _OnnxParameter(gluon.Parameter):
             self._grad = None
             return
         self._lazy_grad = True
-        self._grad_state.pending = True
+        self._param_state.pending = True
 
     def _allocate_grad(self) -> None:
         if self._lazy_grad:
@@ -110,13 +131,13 @@ class _OnnxParameter(gluon.Parameter):
                 super()._init_grad()
 
     def data(self, ctx: mx.Context | None = None) -> mx.nd.NDArray:
-        state = self._grad_state
+        state = self._param_state
         if state.pending and not state.in_forward and mx.autograd.is_recording():
             state.allocate()  # read by an enclosing block's graph while recording
         return super().data(ctx)
 
     def list_data(self) -> list:
-        state = self._grad_state
+        state = self._param_state
         if state.pending and not state.in_forward and mx.autograd.is_recording():
             state.allocate()
         return super().list_data()
@@ -124,6 +145,45 @@ class _OnnxParameter(gluon.Parameter):
     def adopt(self, array: mx.nd.NDArray, ctx_list: Sequence[mx.Context]) -> None:
         """Initialize with ``array`` itself on its context (copies only for other contexts)."""
         _adopt(self, array, ctx_list)
+
+
+class _OnnxConstant(_TrackedData, gluon.Constant):
+    """A graph constant (Gluon Constant) whose array changes are tracked like parameters'."""
+
+    def __init__(self, name: str, value: mx.nd.NDArray, state: _ParamState):
+        self._param_state = state
+        super().__init__(name, value)
+
+
+class _FastCall:
+    """Everything a hybridized call needs besides its inputs, resolved once: the CachedOp and
+    its argument list with the parameter arrays in place (Gluon rebuilds it on every call)."""
+
+    __slots__ = ("op", "version", "template", "arg_slots", "num_args", "out_format")
+
+    def __init__(self, block: OnnxBlock, num_args: int):
+        self.op = block._cached_op
+        self.version = block._param_state.version
+        self.num_args = num_args
+        self.out_format = block._out_format
+        self.template: list = []
+        self.arg_slots: list[tuple[int, int]] = []
+        for position, (is_arg, item) in enumerate(block._cached_op_args):
+            if is_arg:
+                self.arg_slots.append((position, item))
+                self.template.append(None)
+            else:
+                self.template.append(item.data())
+
+    @staticmethod
+    def possible(block: OnnxBlock, args: Sequence[object]) -> bool:
+        if block._cached_op is None or block._callback or block._specialized or block._input_layout != ():
+            return False
+        if not all(type(a) is mx.nd.NDArray for a in args) or len({a.context for a in args}) != 1:
+            return False
+        if any(is_arg and item >= len(args) for is_arg, item in block._cached_op_args):
+            return False
+        return all(is_arg or len(item.list_ctx()) == 1 for is_arg, item in block._cached_op_args)
 
 
 def _adopt(param: gluon.Parameter, array: mx.nd.NDArray, ctx_list: Sequence[mx.Context]) -> None:
@@ -231,7 +291,8 @@ class OnnxBlock(gluon.HybridBlock):
         self._spec_executors: dict[tuple, Executor] = {}
         self._pending_inputs: tuple = ()
         self._input_layout: object = None
-        self._grad_state = _GradState()
+        self._param_state = _ParamState()
+        self._fast_call: _FastCall | None = None
         with mx.util.np_shape(True):  # zero-size parameters exist only with numpy shapes
             self._create_parameters()
 
@@ -244,7 +305,7 @@ class OnnxBlock(gluon.HybridBlock):
             dtype = storage_dtype(info.dtype) or "float32"
             param = _OnnxParameter(
                 self.params.prefix + key,
-                self._grad_state,
+                self._param_state,
                 shape=info.shape,
                 dtype=dtype,
                 grad_req="write" if info.trainable else "null",
@@ -340,14 +401,28 @@ class OnnxBlock(gluon.HybridBlock):
         super().hybridize(active, **kwargs)
 
     def forward(self, *args: object) -> object:
-        state = self._grad_state
+        state = self._param_state
         if state.pending and mx.autograd.is_recording():
             state.allocate()
+        fast = self._fast_call
+        if (fast is not None and fast.op is self._cached_op and fast.version == state.version
+                and len(args) == fast.num_args and all(type(a) is mx.nd.NDArray for a in args)):
+            # hybridized steady state: straight to the CachedOp
+            cargs = fast.template.copy()
+            for position, index in fast.arg_slots:
+                cargs[position] = args[index]
+            with mx.util.np_shape(True):
+                out = fast.op(*cargs)
+            out = _regroup([out] if isinstance(out, mx.nd.NDArray) else out, fast.out_format)
+            return tuple(out) if isinstance(out, list) else out
         state.in_forward = True
         try:
-            return self._forward(args)
+            out = self._forward(args)
         finally:
             state.in_forward = False
+        if self._active and _FastCall.possible(self, args):
+            self._fast_call = _FastCall(self, len(args))
+        return out
 
     def _forward(self, args: tuple) -> object:
         with mx.util.np_shape(True):
@@ -516,22 +591,15 @@ class OnnxBlock(gluon.HybridBlock):
         if param is None:
             name = f"const{len(self._const_params)}"
             value = _nd_from_host(array, array.dtype.name, self._ctx_list[0])
-            param = self.params.get_constant(name, value)
+            param = _OnnxConstant(self.params.prefix + name, value, self._param_state)
+            self.params._params[param.name] = param
             _adopt(param, value, self._ctx_list)
             self._const_params[key] = param
         return param.var()
 
-    def _build_cache(self, *args: object) -> None:
-        # constants created by an abandoned trace (one that asked for specialization) or by an
-        # earlier specialization are not inputs of this graph: drop them before Gluon collects
-        # parameters, so they are neither fed nor exported
-        _, out = self._get_graph(*args)
-        used = set(out.list_inputs())
-        for key, param in list(self._const_params.items()):
-            if param.name not in used:
-                del self._const_params[key]
-                self.params._params.pop(param.name, None)
-        super()._build_cache(*args)
+    def _clear_cached_op(self) -> None:
+        self._fast_call = None
+        super()._clear_cached_op()
 
 
 class _BlockConstants(ConstantProvider):
