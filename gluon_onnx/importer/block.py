@@ -285,6 +285,7 @@ class OnnxBlock(gluon.HybridBlock):
         self._const_params: dict[str, gluon.Parameter] = {}
         self._const_counter = 0  # constant names are never reused (pruned ones may still be cached)
         self._const_arrays: dict[tuple[str, str], mx.nd.NDArray] = {}
+        self._const_count = 0  # constants are named in creation order, never reusing a dropped one's name
         self._param_keys: dict[str, str] = {}
         self._specialized = bool(plan.static_needs)
         self._spec_key: tuple | None = None
@@ -471,12 +472,30 @@ class OnnxBlock(gluon.HybridBlock):
         by_onnx = {name: params[key] for name, key in self._param_keys.items() if key in params}
         if is_symbol(F):
             outputs = self._trace(F, args, by_onnx)
+            self._drop_unused_constants(outputs)
         else:
             first = _first_ndarray(args)
             ctx = first.context if first is not None else self._ctx_list[0]
             outputs = self._executor.run(F, args, by_onnx, ctx)
         outputs = [self._fix_scalar(F, name, out) for name, out in zip(self._plan.outputs, outputs)]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def _drop_unused_constants(self, outputs: Sequence[object]) -> None:
+        """Forget constants the traced graph does not read (made for inputs a converter took as a
+        static value, or by a trace abandoned for a specialized one): Gluon warns about them."""
+        symbols = []
+        stack = list(outputs)
+        while stack:
+            item = stack.pop()
+            if isinstance(item, mx.sym.Symbol):
+                symbols.append(item)
+            elif isinstance(item, (list, tuple)):
+                stack.extend(item)
+        used = set(mx.sym.Group(symbols).list_inputs()) if symbols else set()
+        for key, param in list(self._const_params.items()):
+            if param.name not in used:
+                del self._const_params[key]
+                self.params._params.pop(param.name, None)
 
     def _fix_scalar(self, F: object, name: str, value: object) -> object:
         info = self._plan.info(name)
@@ -589,7 +608,8 @@ class OnnxBlock(gluon.HybridBlock):
             return reshape(F, F.tile(one, reps=(0,)), array.shape)
         param = self._const_params.get(key)
         if param is None:
-            name = f"const{len(self._const_params)}"
+            name = f"const{self._const_count}"
+            self._const_count += 1
             value = _nd_from_host(array, array.dtype.name, self._ctx_list[0])
             param = _OnnxConstant(self.params.prefix + name, value, self._param_state)
             self.params._params[param.name] = param
