@@ -262,10 +262,73 @@ def _fuse_layernorm(g: _Graph) -> int:
     return count
 
 
+def _transposed(g: _Graph, name: str, weight: np.ndarray) -> str:
+    """A (shared) initializer holding ``weight.T``: FullyConnected's (units, inputs) layout."""
+    key = f"{name}__transposed"
+    if key not in g.model.arrays:
+        g.add_initializer(key, np.ascontiguousarray(weight.T))
+    return key
+
+
+def _dense_bias(g: _Graph, out: str, units: int) -> tuple[onnx.NodeProto, str] | None:
+    """The Add that adds a constant (units,) bias to ``out``, if it is its only consumer."""
+    add = g.only_consumer(out)
+    if add is None or add.op_type != "Add" or not g.is_free(add):
+        return None
+    bias = _other(add, out)
+    value = g.constant(bias)
+    if value is None or value.shape != (units,) or value.dtype != np.float32:
+        return None
+    return add, bias
+
+
+def _fuse_dense(g: _Graph) -> int:
+    """MatMul by a constant 2-D float32 weight (plus a bias Add), and Gemm with a constant B, as one
+    FullyConnected with the weight stored transposed once (oneDNN fuses it with GELU/tanh)."""
+    count = 0
+    for node in list(g.graph.node):
+        if not g.is_free(node) or node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2:
+            continue
+        if g.constant(node.input[0]) is not None:
+            continue
+        weight = g.constant(node.input[1])
+        if weight is None or weight.ndim != 2 or weight.dtype != np.float32:
+            continue
+        matched = [node]
+        if node.op_type == "Gemm":
+            if _attr(node, "transA", 0) or _attr(node, "alpha", 1.0) != 1.0:
+                continue
+            trans_b = bool(_attr(node, "transB", 0))
+            units = weight.shape[0] if trans_b else weight.shape[1]
+            bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+            if bias is not None:
+                value = g.constant(bias)
+                if value is None or value.shape != (units,) or value.dtype != np.float32 or \
+                        _attr(node, "beta", 1.0) != 1.0:
+                    continue
+            w_name = node.input[1] if trans_b else _transposed(g, node.input[1], weight)
+            out = node.output[0]
+        else:
+            units = weight.shape[1]
+            w_name = _transposed(g, node.input[1], weight)
+            found = _dense_bias(g, node.output[0], units)
+            bias, out = None, node.output[0]
+            if found is not None:
+                add, bias = found
+                matched.append(add)
+                out = add.output[0]
+        inputs = [node.input[0], w_name] + ([bias] if bias is not None else [])
+        fused = helper.make_node("Dense", inputs, [out], name=f"{node.name}__fused_dense", domain=FUSED_DOMAIN)
+        g.replace(matched, [fused])
+        count += 1
+    return count
+
+
 PASSES: list[tuple[str, Callable[[_Graph], int]]] = [
     ("fold_batchnorm", _fold_batchnorm),
     ("fuse_gelu", _fuse_gelu),
     ("fuse_layernorm", _fuse_layernorm),
+    ("fuse_dense", _fuse_dense),
 ]
 
 
