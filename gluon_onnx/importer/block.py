@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 
 import mxnet as mx
@@ -10,12 +11,14 @@ import numpy as np
 from mxnet import gluon
 from mxnet.gluon.block import _regroup
 
+from .. import limits
 from ..dtypes import storage_dtype, to_storage
 from ..errors import HybridizationError
 from ..model import LoadedModel
 from .context import ConstantProvider, Executor, NeedsSpecialization
 from .mxops import is_symbol, reshape
 from .plan import Plan, build_plan
+from .symfold import fold_constant_subgraphs
 
 _PARAM_SAFE = re.compile(r"[^0-9A-Za-z_]")
 
@@ -293,6 +296,9 @@ class OnnxBlock(gluon.HybridBlock):
         self._pending_inputs: tuple = ()
         self._input_layout: object = None
         self._param_state = _ParamState()
+        self._auto_backend = False
+        self._backend_proven = False
+        self._traced_graph: tuple = ()
         self._fast_call: _FastCall | None = None
         with mx.util.np_shape(True):  # zero-size parameters exist only with numpy shapes
             self._create_parameters()
@@ -393,13 +399,61 @@ class OnnxBlock(gluon.HybridBlock):
 
     # --- running -----------------------------------------------------------------------
     def hybridize(self, active: bool = True, backend: str | None = None, **kwargs: object) -> None:
-        """Gluon's hybridize; inference-optimized blocks default to the oneDNN backend on CPU."""
+        """Gluon's hybridize; inference-optimized blocks default to the oneDNN backend on CPU.
+
+        A graph the oneDNN partitioner or its fused operators cannot handle (some 7-D tensors,
+        some graphs with numpy operators) then runs unpartitioned instead of failing.
+        """
+        self._auto_backend = False
         if (backend is None and active and self._build_options.get("freeze_params")
                 and all(c.device_type == "cpu" for c in self._ctx_list) and mx.runtime.Features().is_enabled("MKLDNN")):
             backend = "MKLDNN"
+            self._auto_backend = True
+        self._backend_proven = False
         if backend is not None:
             kwargs["backend"] = backend
         super().hybridize(active, **kwargs)
+
+    def _build_cache(self, *args: object) -> None:
+        try:
+            super()._build_cache(*args)
+        except mx.base.MXNetError as exc:
+            if not (self._auto_backend and self._backend):
+                raise
+            self._without_backend(exc)
+            super()._build_cache(*args)
+
+    def _call_cached_op(self, *args: object) -> object:
+        if not (self._auto_backend and self._backend and not self._backend_proven):
+            return super()._call_cached_op(*args)
+        # the first run of a partitioned graph: fused-operator errors surface when outputs are read
+        try:
+            out = super()._call_cached_op(*args)
+            for value in out if isinstance(out, (list, tuple)) else [out]:
+                if isinstance(value, mx.nd.NDArray):
+                    value.wait_to_read()
+        except mx.base.MXNetError as exc:
+            self._without_backend(exc)
+            return super()._call_cached_op(*args)
+        self._backend_proven = True
+        return out
+
+    def _without_backend(self, exc: Exception) -> None:
+        reason = str(exc).strip().splitlines()
+        warnings.warn(f"oneDNN graph partitioning failed ({reason[-1] if reason else exc}); "
+                      "running the graph unpartitioned", RuntimeWarning, stacklevel=3)
+        self._backend = None
+        self._auto_backend = False
+        traced = self._traced_graph
+        self._clear_cached_op()
+        if traced:
+            self._cached_graph = traced  # the partitioner replaced it; the trace itself is fine
+
+    def _get_graph(self, *args: object) -> tuple:
+        graph = super()._get_graph(*args)
+        if not self._traced_graph:
+            self._traced_graph = graph
+        return graph
 
     def forward(self, *args: object) -> object:
         state = self._param_state
@@ -472,6 +526,8 @@ class OnnxBlock(gluon.HybridBlock):
         by_onnx = {name: params[key] for name, key in self._param_keys.items() if key in params}
         if is_symbol(F):
             outputs = self._trace(F, args, by_onnx)
+            if self._build_options.get("freeze_params"):
+                outputs = self._fold_constants(outputs)
             self._drop_unused_constants(outputs)
         else:
             first = _first_ndarray(args)
@@ -479,6 +535,26 @@ class OnnxBlock(gluon.HybridBlock):
             outputs = self._executor.run(F, args, by_onnx, ctx)
         outputs = [self._fix_scalar(F, name, out) for name, out in zip(self._plan.outputs, outputs)]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def _fold_constants(self, outputs: list) -> list:
+        """Frozen weights: evaluate once what converters compute from constants alone (weight
+        packing, transposes) instead of on every call."""
+        if not outputs or not all(isinstance(o, mx.sym.Symbol) for o in outputs):
+            return outputs
+        ctx = self._ctx_list[0]
+        constants = {p.name: p.data(ctx) for p in self._const_params.values()}
+
+        def new_constant(value: mx.nd.NDArray) -> str:
+            name = f"const{self._const_count}"
+            self._const_count += 1
+            param = _OnnxConstant(self.params.prefix + name, value, self._param_state)
+            self.params._params[param.name] = param
+            _adopt(param, value, self._ctx_list)
+            self._const_params[f"folded:{param.name}"] = param
+            return param.name
+
+        folded = fold_constant_subgraphs(outputs, constants, new_constant, limits.MAX_FOLDED_ELEMENTS)
+        return outputs if folded is None else folded
 
     def _drop_unused_constants(self, outputs: Sequence[object]) -> None:
         """Forget constants the traced graph does not read (made for inputs a converter took as a
@@ -619,6 +695,7 @@ class OnnxBlock(gluon.HybridBlock):
 
     def _clear_cached_op(self) -> None:
         self._fast_call = None
+        self._traced_graph = ()
         super()._clear_cached_op()
 
 

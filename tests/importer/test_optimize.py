@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import mxnet as mx
 import numpy as np
 import onnx
@@ -11,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 import gluon_onnx
 from gluon_onnx import samples
 from gluon_onnx.importer.optimize import FUSED_DOMAIN, optimize_for_inference
+from gluon_onnx.importer.symfold import fold_constant_subgraphs
 from gluon_onnx.model import read_model
 
 
@@ -127,3 +130,89 @@ def test_dense_leaves_non_constant_and_broadcast_biases_alone():
     expected = gluon_onnx.load_block(model)(mx.nd.array(x)).asnumpy()
     np.testing.assert_allclose(gluon_onnx.load_block(model, optimize=True)(mx.nd.array(x)).asnumpy(), expected,
                                rtol=1e-5, atol=1e-6)
+
+
+def test_lstm_weight_packing_is_folded_into_one_constant():
+    model = samples.lstm_classifier(vocab=100, embed=8, hidden=6)
+    net = gluon_onnx.load_block(model, optimize=True)
+    net.hybridize(static_alloc=True, static_shape=True)
+    args = _lstm_tokens(2)
+    expected = _outputs(gluon_onnx.load_block(model), args)[0]
+    np.testing.assert_allclose(_outputs(net, args)[0], expected, rtol=1e-5, atol=1e-6)
+    ops = [node["op"] for node in json.loads(net._cached_graph[1].tojson())["nodes"]]
+    # gate reordering (take) and packing (Concat) happened once; the one take left is the embedding
+    assert "RNN" in ops and ops.count("take") == 1 and "Concat" not in ops
+
+
+def _fold(outputs, constants, max_elements=1 << 20):
+    made = {}
+
+    def new_constant(value):
+        name = f"folded{len(made)}"
+        made[name] = value
+        return name
+
+    return fold_constant_subgraphs(outputs, constants, new_constant, max_elements), made
+
+
+def _evaluate(symbols, arrays):
+    return [s.eval(ctx=mx.cpu(), **{n: arrays[n] for n in s.list_arguments()})[0].asnumpy() for s in symbols]
+
+
+def test_constant_subgraphs_are_evaluated_once_and_the_rest_kept():
+    x, w, b = mx.sym.var("x"), mx.sym.var("w"), mx.sym.var("b")
+    parts = mx.sym.split(mx.sym.transpose(w), num_outputs=2, axis=0)  # a multi-output constant op
+    y = mx.sym.broadcast_add(mx.sym.dot(x, parts[1]), mx.sym.reshape(b * 2, shape=(1, -1)))
+    z = mx.sym.relu(x)  # untouched: depends on the input only
+    rng = np.random.default_rng(0)
+    constants = {"w": mx.nd.array(rng.standard_normal((3, 4))), "b": mx.nd.array(rng.standard_normal(3))}
+    folded, made = _fold([y, z], constants)
+    assert folded is not None and len(made) == 2
+    assert set(folded[0].list_arguments()) == {"x", "folded0", "folded1"}
+    arrays = {"x": mx.nd.array(rng.standard_normal((5, 2))), **constants, **made}
+    for ours, ref in zip(_evaluate(folded, arrays), _evaluate([y, z], arrays)):
+        np.testing.assert_allclose(ours, ref, rtol=1e-6)
+
+
+def test_random_and_oversized_constant_values_stay_in_the_graph():
+    c = mx.sym.var("c")
+    noisy = mx.sym.random.uniform(shape=(3,)) + c
+    assert _fold([noisy], {"c": mx.nd.ones(3)})[0] is None
+    huge = mx.sym.tile(c, reps=(1000,))  # 3000 elements from 3
+    assert _fold([huge + 1], {"c": mx.nd.ones(3)}, max_elements=100)[0] is None
+
+
+def test_deep_constant_chains_fold_without_recursion():
+    x, c = mx.sym.var("x"), mx.sym.var("c")
+    value = c
+    for _ in range(3000):
+        value = value + 1
+    out = x * 0 + value
+    for _ in range(3000):
+        out = out + x
+    folded, made = _fold([out], {"c": mx.nd.zeros(2)})
+    assert folded is not None and len(made) == 1
+    np.testing.assert_array_equal(list(made.values())[0].asnumpy(), [3000, 3000])
+
+
+def test_partitioning_failure_falls_back_to_the_plain_graph():
+    from onnx.backend.test.loader import load_model_tests
+
+    case = next(c for c in load_model_tests(kind="node")
+                if c.name == "test_sce_NCd1d2d3d4d5_mean_weight_log_prob_expanded")
+    model = case.model if case.model is not None else onnx.load(f"{case.model_dir}/model.onnx")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5, 6, 6, 5, 3, 4)).astype(np.float32)
+    y = rng.integers(0, 5, (3, 6, 6, 5, 3, 4))
+    w = rng.random(5).astype(np.float32)
+    args = [mx.nd.array(x), mx.nd.array(y, dtype="int64"), mx.nd.array(w)]
+    plain = gluon_onnx.load_block(model)
+    plain.hybridize()
+    expected = _outputs(plain, args)
+    net = gluon_onnx.load_block(model, optimize=True)
+    net.hybridize()  # oneDNN partitioning by default; its fused kernels refuse these 7-D tensors
+    with pytest.warns(RuntimeWarning, match="partitioning failed"):
+        ours = _outputs(net, args)
+    for a, b in zip(ours, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5)
+    assert _outputs(net, args)[0].shape == expected[0].shape  # later calls run the plain graph
