@@ -45,7 +45,17 @@ def machine() -> dict[str, object]:
         "versions": versions,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "default"),
+        "threads": threads(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
+
+
+def threads() -> int:
+    """Threads every runtime gets: OMP_NUM_THREADS (which MXNet's OpenMP reads at start), else the core count."""
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1
 
 
 def interleaved_medians(variants: Mapping[str, Callable[[], object]], *, rounds: int = 5, iters: int = 10,
