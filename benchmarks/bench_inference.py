@@ -22,6 +22,7 @@ import contextlib
 import importlib.util
 import io
 import os
+import statistics
 import sys
 import tempfile
 from collections.abc import Callable
@@ -31,7 +32,7 @@ import mxnet as mx
 import numpy as np
 import onnx
 
-from benchmarks.harness import interleaved_medians, ratio, threads, write_result
+from benchmarks.harness import interleaved_rounds, paired_ratio, quartiles, threads, write_result
 from gluon_onnx import load_block, samples
 
 
@@ -191,9 +192,28 @@ def bench_model(name: str, model: onnx.ModelProto, feeds_for: Callable[[int], di
     else:
         notes["mxnet_contrib_onnx"] = why
 
-    medians = interleaved_medians(variants, rounds=rounds, iters=iters)
-    ms = {k: v * 1000 for k, v in medians.items()}
-    return {"model": name, "batch": batch, "ms": ms, "notes": notes}
+    per_round = interleaved_rounds(variants, rounds=rounds, iters=iters)
+    ms = {k: statistics.median(v) * 1000 for k, v in per_round.items()}
+    spread = {k: [q * 1000 for q in quartiles(v)] for k, v in per_round.items()}
+    ratios = {}
+    for key, base in PAIRS:
+        if key in per_round and base in per_round:
+            ratios[f"{key}/{base}"] = list(paired_ratio(per_round[key], per_round[base]))
+    return {"model": name, "batch": batch, "ms": ms, "ms_quartiles": spread, "ratios": ratios, "notes": notes}
+
+
+#: ratios reported round by round (numerator, denominator)
+PAIRS = [
+    ("imported_hybridized", "native_hybridized"),
+    ("imported_optimized", "native_fused"),
+    ("imported_optimized", "onnxruntime"),
+    ("imported_hybridized", "onnxruntime"),
+    ("native_fused", "onnxruntime"),
+    ("baseline_hybridized", "native_hybridized"),
+    ("baseline_optimized", "native_fused"),
+    ("baseline_optimized", "onnxruntime"),
+    ("imported_optimized", "baseline_optimized"),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,12 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             ms = row["ms"]
             print(f"{name} batch {batch}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()))
-            for key in ("imported_hybridized", "imported_optimized", "baseline_hybridized", "baseline_optimized"):
-                if key not in ms:
-                    continue
-                base = "native_hybridized" if key.endswith("hybridized") else "native_fused"
-                print(f"  {key}: {ratio(ms.get(key), ms.get(base))} of {base}, "
-                      f"{ratio(ms.get(key), ms.get('onnxruntime'))} of onnxruntime")
+            for pair, (q1, q2, q3) in row["ratios"].items():
+                print(f"  {pair}: {q2:.2f}x (rounds: {q1:.2f}-{q3:.2f})")
             for key, note in row["notes"].items():
                 print(f"  {key}: {note}")
             sys.stdout.flush()
