@@ -324,11 +324,80 @@ def _fuse_dense(g: _Graph) -> int:
     return count
 
 
+#: operators a constant factor passes through unchanged (the product scales with its first operand)
+_LINEAR_IN_FIRST = frozenset({"Transpose", "Reshape", "MatMul", "Squeeze", "Unsqueeze", "Flatten"})
+
+
+def _scaled_dense(g: _Graph, name: str) -> onnx.NodeProto | None:
+    """The fused Dense whose output reaches ``name`` only through operators linear in their first
+    input, every intermediate used once; None otherwise."""
+    for _ in range(16):
+        node = g.producer.get(name)
+        if node is None or not g.is_free(node) or name in g.outputs:
+            return None
+        if len([c for c in g.consumers.get(name, []) if c.op_type not in ("Shape", "Size")]) != 1:
+            return None  # another reader would see the scaled values (Shape only reads sizes)
+        if node.domain == FUSED_DOMAIN and node.op_type == "Dense":
+            return node
+        if node.op_type not in _LINEAR_IN_FIRST or g.constant(node.input[0]) is not None:
+            return None
+        name = node.input[0]
+    return None
+
+
+def _fold_scales(g: _Graph) -> int:
+    """A multiplication or division by a constant scalar after a Dense (through reshapes,
+    transposes and matmuls, e.g. attention scores divided by sqrt(head size)) goes into the
+    Dense's weight and bias: one pass over the (batch, heads, seq, seq) scores less."""
+    count = 0
+    for node in list(g.graph.node):
+        if node.op_type not in ("Mul", "Div") or not g.is_free(node) or len(node.input) != 2:
+            continue
+        sides = ((0, 1), (1, 0)) if node.op_type == "Mul" else ((0, 1),)
+        for x_index, c_index in sides:
+            value = g.constant(node.input[c_index])
+            if value is None or value.size != 1 or value.dtype != np.float32:
+                continue
+            factor = float(value.reshape(-1)[0])
+            scale = factor if node.op_type == "Mul" else (1.0 / factor if factor else 0.0)
+            if not np.isfinite(scale) or scale == 0.0:
+                continue
+            dense = _scaled_dense(g, node.input[x_index])
+            source = g.producer.get(node.input[x_index])
+            if dense is None or not g.consumed_once(node.input[x_index]):
+                continue  # (a Shape reading the renamed tensor would lose it)
+            weight = g.constant(dense.input[1])
+            bias = g.constant(dense.input[2]) if len(dense.input) > 2 else None
+            if weight is None or (len(dense.input) > 2 and bias is None):
+                continue
+            scaled = onnx.NodeProto()
+            scaled.CopyFrom(dense)
+            scaled.input[1] = g.add_initializer(f"{dense.input[1]}__scaled{count}",
+                                                (weight * np.float32(scale)).astype(weight.dtype))
+            if bias is not None:
+                scaled.input[2] = g.add_initializer(f"{dense.input[2]}__scaled{count}",
+                                                    (bias * np.float32(scale)).astype(bias.dtype))
+            # the scaled value now arrives at the Mul/Div's input: its consumers read it directly
+            if source is dense:
+                scaled.output[0] = node.output[0]
+                g.replace([dense, node], [scaled])
+            else:
+                g.replace([dense], [scaled])
+                renamed = onnx.NodeProto()
+                renamed.CopyFrom(source)
+                renamed.output[list(source.output).index(node.input[x_index])] = node.output[0]
+                g.replace([source, node], [renamed])
+            count += 1
+            break
+    return count
+
+
 PASSES: list[tuple[str, Callable[[_Graph], int]]] = [
     ("fold_batchnorm", _fold_batchnorm),
     ("fuse_gelu", _fuse_gelu),
     ("fuse_layernorm", _fuse_layernorm),
     ("fuse_dense", _fuse_dense),
+    ("fold_scales", _fold_scales),
 ]
 
 

@@ -216,3 +216,52 @@ def test_partitioning_failure_falls_back_to_the_plain_graph():
     for a, b in zip(ours, expected):
         np.testing.assert_allclose(a, b, rtol=1e-5)
     assert _outputs(net, args)[0].shape == expected[0].shape  # later calls run the plain graph
+
+
+def _scaled_scores_model(where: str) -> onnx.ModelProto:
+    """x -> Dense -> Reshape/Transpose -> MatMul with y -> scaled by a constant, as attention scores are."""
+    rng = np.random.default_rng(4)
+    inits = [numpy_helper.from_array(rng.standard_normal((6, 8)).astype(np.float32), "w"),
+             numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "b"),
+             numpy_helper.from_array(np.array([2, 4, 8], np.int64), "shape"),
+             numpy_helper.from_array(np.array(np.sqrt(3.0), np.float32), "c")]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["h"]),
+             helper.make_node("Shape", ["h"], ["h_shape"]),  # reads sizes only: the scale may still move
+             helper.make_node("Reshape", ["h", "shape"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["t", "y"], ["scores"])]
+    if where == "div":
+        nodes.append(helper.make_node("Div", ["scores", "c"], ["out"]))
+    elif where == "mul_left":
+        nodes.append(helper.make_node("Mul", ["c", "scores"], ["out"]))
+    else:  # the scale on the Dense output itself
+        nodes = nodes[:2] + [helper.make_node("Mul", ["h", "c"], ["out"])]
+    outputs = [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)]
+    if where != "dense":
+        outputs.append(helper.make_tensor_value_info("h_shape", TensorProto.INT64, None))
+    graph = helper.make_graph(nodes, "scores", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, 6]),
+                                                helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, 3])],
+                              outputs, inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("where", ["div", "mul_left", "dense"])
+def test_constant_scales_move_into_the_dense_weights(where):
+    model = _scaled_scores_model(where)
+    _, counts = optimize_for_inference(read_model(model))
+    assert counts["fold_scales"] == 1
+    rng = np.random.default_rng(5)
+    args = [mx.nd.array(rng.standard_normal((2, 4, 6))), mx.nd.array(rng.standard_normal((2, 4, 3)))]
+    expected = _outputs(gluon_onnx.load_block(model), args)
+    net = gluon_onnx.load_block(model, optimize=True)
+    net.hybridize()
+    for ours, ref in zip(_outputs(net, args), expected):
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_scales_stay_when_another_node_reads_the_unscaled_values():
+    model = _scaled_scores_model("div")
+    model.graph.node.append(helper.make_node("Relu", ["t"], ["t_relu"]))  # a second reader of the scaled path
+    model.graph.output.append(helper.make_tensor_value_info("t_relu", TensorProto.FLOAT, None))
+    _, counts = optimize_for_inference(read_model(model))
+    assert counts["fold_scales"] == 0
