@@ -288,7 +288,6 @@ class OnnxBlock(gluon.HybridBlock):
         self._const_params: dict[str, gluon.Parameter] = {}
         self._const_counter = 0  # constant names are never reused (pruned ones may still be cached)
         self._const_arrays: dict[tuple[str, str], mx.nd.NDArray] = {}
-        self._const_count = 0  # constants are named in creation order, never reusing a dropped one's name
         self._param_keys: dict[str, str] = {}
         self._specialized = bool(plan.static_needs)
         self._spec_key: tuple | None = None
@@ -322,8 +321,11 @@ class OnnxBlock(gluon.HybridBlock):
             self.params._params[param.name] = param
             self._reg_params[key] = param
             self._param_keys[onnx_name] = key
-            # weights still in the model file are copied from the mapping straight into the NDArray
-            value = np.asarray(self._onnx_model.tensor_array(initializers[onnx_name], mapped=True))
+            if onnx_name in self._plan.constant_params:
+                value = np.asarray(self._plan.constant_params[onnx_name])
+            else:
+                # weights still in the model file are copied from the mapping straight into the NDArray
+                value = np.asarray(self._onnx_model.tensor_array(initializers[onnx_name], mapped=True))
             param.adopt(_parameter_array(value, dtype, self._ctx_list[0]), self._ctx_list)
             del value
 
@@ -545,8 +547,8 @@ class OnnxBlock(gluon.HybridBlock):
         constants = {p.name: p.data(ctx) for p in self._const_params.values()}
 
         def new_constant(value: mx.nd.NDArray) -> str:
-            name = f"const{self._const_count}"
-            self._const_count += 1
+            name = f"const{self._const_counter}"
+            self._const_counter += 1
             param = _OnnxConstant(self.params.prefix + name, value, self._param_state)
             self.params._params[param.name] = param
             _adopt(param, value, self._ctx_list)
@@ -684,8 +686,8 @@ class OnnxBlock(gluon.HybridBlock):
             return reshape(F, F.tile(one, reps=(0,)), array.shape)
         param = self._const_params.get(key)
         if param is None:
-            name = f"const{self._const_count}"
-            self._const_count += 1
+            name = f"const{self._const_counter}"
+            self._const_counter += 1
             value = _nd_from_host(array, array.dtype.name, self._ctx_list[0])
             param = _OnnxConstant(self.params.prefix + name, value, self._param_state)
             self.params._params[param.name] = param
