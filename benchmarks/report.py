@@ -102,7 +102,31 @@ def _import(data: dict) -> list[str]:
     return lines + [""]
 
 
-SECTIONS = {"inference": _inference, "import": _import}
+def _export(data: dict) -> list[str]:
+    lines = ["## Export cost (`python -m benchmarks.bench_export`)", ""]
+    lines += _machine_lines(data["machine"])
+    lines.append("| model | weights (MB) | gluon_onnx export (s) | peak extra memory (MB) | peak / weights |"
+                 " mx2onnx (s) | mx2onnx whole-process peak (MB) |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for row in data["rows"]:
+        ours, theirs = row["gluon_onnx"], row.get("mx2onnx", {})
+        if "error" in ours:
+            cells = [f"failed: {ours['error']}", "", "", ""]
+        else:
+            cells = [f"{ours['weight_bytes'] / 1e6:.0f}", f"{ours['seconds']:.1f}", f"{ours['peak_extra'] / 1e6:.0f}",
+                     f"{ours['peak_extra'] / ours['weight_bytes']:.2f}x"]
+        if theirs.get("seconds") is not None:
+            cells += [f"{theirs['seconds']:.1f}", f"{theirs['peak_rss_mb'] * 1.048576:.0f}"]
+        else:
+            cells += [theirs.get("error", "-") or "-", "-"]
+        lines.append(f"| {row['model']} | " + " | ".join(cells) + " |")
+    lines += ["", "gluon_onnx: `export_block(net, x, path, dynamic_axes=...)` in a fresh process after building and "
+              "running the Gluon model once; peak extra memory is the peak resident set above that point. mx2onnx: "
+              "`mxnet.onnx.export_model` run by `benchmarks.export_vs_mx2onnx` (its peak includes the model)."]
+    return lines + [""]
+
+
+SECTIONS = {"inference": _inference, "import": _import, "export": _export}
 
 
 def main() -> int:
