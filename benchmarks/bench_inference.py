@@ -21,8 +21,10 @@ import argparse
 import contextlib
 import importlib.util
 import io
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -216,6 +218,34 @@ PAIRS = [
 ]
 
 
+def _bench_in_child(args: argparse.Namespace, name: str, batch: int) -> dict[str, object]:
+    """One (model, batch) row in a fresh process: MXNet's memory pool keeps what earlier models
+    freed, so one process for everything runs out of memory on a small machine."""
+    command = [sys.executable, "-m", "benchmarks.bench_inference", "--models", name, "--batches", str(batch),
+               "--rounds", str(args.rounds), "--iters", str(args.iters), "--child"]
+    if args.quick:
+        command.append("--quick")
+    if args.baseline:
+        command += ["--baseline", args.baseline]
+    done = subprocess.run(command, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True)
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith("ROW "):
+            return json.loads(line[len("ROW "):])
+    tail = done.stderr.strip().splitlines()
+    return {"model": name, "batch": batch, "ms": {}, "ratios": {}, "ms_quartiles": {},
+            "notes": {"all": f"crashed (exit {done.returncode}): {tail[-1][:200] if tail else ''}"}}
+
+
+def _print_row(row: dict[str, object]) -> None:
+    ms = row["ms"]
+    print(f"{row['model']} batch {row['batch']}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()))
+    for pair, (q1, q2, q3) in row["ratios"].items():
+        print(f"  {pair}: {q2:.2f}x (rounds: {q1:.2f}-{q3:.2f})")
+    for key, note in row["notes"].items():
+        print(f"  {key}: {note}")
+    sys.stdout.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="resnet50,mobilenet_v2,bert,lstm")
@@ -225,25 +255,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small inputs and models (smoke run)")
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/inference.json")
     parser.add_argument("--baseline", metavar="DIR", help="also time the gluon_onnx of another checkout (before/after)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    baseline = load_baseline(args.baseline) if args.baseline else None
-    models = _onnx_models(args.quick)
     rows = []
+    if args.child:
+        baseline = load_baseline(args.baseline) if args.baseline else None
+        name, batch = args.models, int(args.batches)
+        model, feeds_for = _onnx_models(args.quick)[name]
+        row = bench_model(name, model, feeds_for, batch, args.rounds, args.iters, imperative=batch == 1,
+                          baseline=baseline)
+        print("ROW " + json.dumps(row))
+        return 0
     for name in args.models.split(","):
-        model, feeds_for = models[name]
         for batch in (int(b) for b in args.batches.split(",")):
-            row = bench_model(name, model, feeds_for, batch, args.rounds, args.iters, imperative=batch == 1,
-                              baseline=baseline)
+            row = _bench_in_child(args, name, batch)
             rows.append(row)
-            ms = row["ms"]
-            print(f"{name} batch {batch}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()))
-            for pair, (q1, q2, q3) in row["ratios"].items():
-                print(f"  {pair}: {q2:.2f}x (rounds: {q1:.2f}-{q3:.2f})")
-            for key, note in row["notes"].items():
-                print(f"  {key}: {note}")
-            sys.stdout.flush()
+            _print_row(row)
     if not args.no_write:
-        path = write_result("inference", {"rows": rows, "quick": args.quick, "rounds": args.rounds})
+        path = write_result("inference", {"rows": rows, "quick": args.quick, "rounds": args.rounds,
+                                          "iters": args.iters})
         print(f"wrote {path}")
     return 0
 
