@@ -34,7 +34,7 @@ import mxnet as mx
 import numpy as np
 import onnx
 
-from benchmarks.harness import interleaved_rounds, paired_ratio, quartiles, threads, write_result
+from benchmarks.harness import RESULTS_DIR, interleaved_rounds, paired_ratio, quartiles, threads, write_result
 from gluon_onnx import load_block, samples
 
 
@@ -255,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small inputs and models (smoke run)")
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/inference.json")
     parser.add_argument("--baseline", metavar="DIR", help="also time the gluon_onnx of another checkout (before/after)")
+    parser.add_argument("--update", action="store_true",
+                        help="replace only the measured rows in benchmarks/results/inference.json (a rerun)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     rows = []
@@ -272,8 +274,18 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             _print_row(row)
     if not args.no_write:
-        path = write_result("inference", {"rows": rows, "quick": args.quick, "rounds": args.rounds,
-                                          "iters": args.iters})
+        payload = {"rows": rows, "quick": args.quick, "rounds": args.rounds, "iters": args.iters}
+        previous = RESULTS_DIR / "inference.json"
+        if args.update and previous.exists():
+            old = json.loads(previous.read_text())
+            fresh = {(row["model"], row["batch"]) for row in rows}
+            kept = [row for row in old["rows"] if (row["model"], row["batch"]) not in fresh]
+            order = {(r["model"], r["batch"]): i for i, r in enumerate(old["rows"])}
+            payload["rows"] = sorted(kept + rows, key=lambda r: order.get((r["model"], r["batch"]), len(order)))
+            payload.update(rounds=old.get("rounds"), iters=old.get("iters"))  # of the rows not rerun
+            payload["reruns"] = old.get("reruns", []) + [{"rows": sorted(fresh), "rounds": args.rounds,
+                                                          "iters": args.iters}]
+        path = write_result("inference", payload)
         print(f"wrote {path}")
     return 0
 

@@ -52,8 +52,13 @@ def _inference(data: dict) -> list[str]:
         ms = row["ms"]
         cells = [f"{ms[k]:.1f}" if k in ms else ("fails" if k in row["notes"] else "-") for k in keys]
         lines.append(f"| {row['model']} | {row['batch']} | " + " | ".join(cells) + " |")
-    lines += ["", "Milliseconds per call: medians over interleaved rounds in one process "
-              f"({data.get('rounds', '?')} rounds).", ""]
+    lines += ["", "Milliseconds per call: medians over interleaved rounds, each (model, batch) in its own process "
+              f"({data.get('rounds', '?')} rounds of {data.get('iters', '?')} calls per variant)."]
+    for rerun in data.get("reruns", []):
+        rows = ", ".join(f"{model} batch {batch}" for model, batch in rerun["rows"])
+        lines.append(f"Rerun later with {rerun['rounds']} rounds of {rerun['iters']} calls: {rows} (the date above "
+                     "is the rerun's).")
+    lines.append("")
     lines.append("| model | batch | " + " | ".join(title for _, title in _RATIO_COLUMNS) + " |")
     lines.append("|---|---|" + "---|" * len(_RATIO_COLUMNS))
     for row in data["rows"]:
@@ -90,14 +95,14 @@ def _import(data: dict) -> list[str]:
         if "error" in row:
             lines.append(head + f" failed: {row['error']} | | | |")
             continue
-        ratio_cell = f"{row['peak_ratio']:.2f}x" if row["weight_bytes"] >= 1e6 else "(fixed cost)"
+        ratio_cell = f"{row['peak_ratio']:.2f}x" if row["weight_bytes"] >= 1e7 else "(fixed cost)"
         lines.append(head + f" {row['seconds']:.3f} | {row['seconds'] / row['nodes'] * 1e6:.0f} |"
                      f" {row['peak_extra'] / 1e6:.1f} | {ratio_cell} |")
     lines.append("")
     lines.append(f"Median wall time of {data['repeat']} fresh processes (libraries already imported); peak extra "
                  "memory is the largest peak resident set size above the process's size before `load_block` "
                  "(`VmHWM` after `/proc/self/clear_refs`). `plain`: trainable parameters; `optimize`: "
-                 "`load_block(..., optimize=True)`. Models with under 1 MB of weights show the fixed cost of "
+                 "`load_block(..., optimize=True)`. Models with under 10 MB of weights show the fixed cost of "
                  "an import (ONNX shape inference, Python objects) rather than a ratio.")
     return lines + [""]
 
