@@ -45,15 +45,25 @@ def machine() -> dict[str, object]:
         "versions": versions,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "default"),
+        "threads": threads(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
 
 
-def interleaved_medians(variants: Mapping[str, Callable[[], object]], *, rounds: int = 5, iters: int = 10,
-                        warmup: int = 3) -> dict[str, float]:
-    """Median seconds per call of each variant, measured in interleaved rounds.
+def threads() -> int:
+    """Threads every runtime gets: OMP_NUM_THREADS (which MXNet's OpenMP reads at start), else the core count."""
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1
 
-    Each round times ``iters`` calls of every variant in turn; the result is the median over
-    all rounds of the per-round medians, so a noisy neighbour affects all variants alike.
+
+def interleaved_rounds(variants: Mapping[str, Callable[[], object]], *, rounds: int = 5, iters: int = 10,
+                       warmup: int = 3) -> dict[str, list[float]]:
+    """Per-round median seconds per call of each variant, measured in interleaved rounds.
+
+    Each round times ``iters`` calls of every variant in turn, so a noisy neighbour affects all
+    variants of a round alike; ratios are best taken round by round (:func:`paired_ratio`).
     """
     for fn in variants.values():
         for _ in range(warmup):
@@ -67,7 +77,27 @@ def interleaved_medians(variants: Mapping[str, Callable[[], object]], *, rounds:
                 fn()
                 samples.append(time.perf_counter() - start)
             per_round[name].append(statistics.median(samples))
+    return per_round
+
+
+def interleaved_medians(variants: Mapping[str, Callable[[], object]], *, rounds: int = 5, iters: int = 10,
+                        warmup: int = 3) -> dict[str, float]:
+    """Median over rounds of :func:`interleaved_rounds`."""
+    per_round = interleaved_rounds(variants, rounds=rounds, iters=iters, warmup=warmup)
     return {name: statistics.median(values) for name, values in per_round.items()}
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    """(25th percentile, median, 75th percentile)."""
+    if len(values) < 2:
+        return (values[0],) * 3
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def paired_ratio(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Quartiles of the round-by-round ratios a/b."""
+    return quartiles([x / y for x, y in zip(a, b)])
 
 
 def write_result(name: str, payload: dict[str, object]) -> Path:

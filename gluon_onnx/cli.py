@@ -141,7 +141,7 @@ def check(args: argparse.Namespace) -> int:
     net = load_block(args.model, ctx=mx.cpu())
     feeds = random_inputs(loaded.proto, seed=args.seed, sizes=sizes)
     print(f"check {args.model}:")
-    ok = _print_comparisons(compare_with_onnxruntime(net, loaded.proto, feeds, rtol=args.rtol))
+    ok = _print_comparisons(compare_with_onnxruntime(net, loaded.self_contained(), feeds, rtol=args.rtol))
     print("result:", "ok" if ok else "MISMATCH")
     return 0 if ok else 1
 

@@ -8,6 +8,7 @@ are refused with :class:`~gluon_onnx.errors.ExternalDataError`.
 from __future__ import annotations
 
 import io
+import mmap
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import onnx
 from google.protobuf.message import DecodeError, Message
 from onnx import numpy_helper
 
-from . import limits
+from . import limits, wire
 from .dtypes import np_dtype
 from .errors import ExternalDataError, InvalidModelError, ResourceLimitError, UnsupportedOpsetError
 
@@ -31,6 +32,11 @@ ModelSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, on
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
+#: ``external_data`` locations of initializers whose bytes gluon_onnx keeps outside the ModelProto:
+#: still in the model file (read from it on demand), or numpy arrays made by graph rewrites
+MODEL_FILE_LOCATION = "gluon_onnx:model_file"
+IN_MEMORY_LOCATION = "gluon_onnx:in_memory"
+
 
 @dataclass
 class LoadedModel:
@@ -41,15 +47,47 @@ class LoadedModel:
     opsets: dict[str, int] = field(default_factory=dict)
     #: the graph ONNX shape inference runs on when ``proto`` holds operators it does not know
     shape_source: onnx.ModelProto | None = None
+    #: the file holding the payloads of initializers marked MODEL_FILE_LOCATION
+    model_file: wire.ModelFile | None = None
+    #: values of initializers marked IN_MEMORY_LOCATION, by name
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def opset(self) -> int:
         """Opset of the default ONNX domain."""
         return self.opsets[""]
 
-    def tensor_array(self, tensor: onnx.TensorProto) -> np.ndarray:
-        """numpy value of an initializer or constant tensor (external data memory-mapped)."""
+    def tensor_array(self, tensor: onnx.TensorProto, *, mapped: bool = False) -> np.ndarray:
+        """numpy value of an initializer or constant tensor (external data memory-mapped).
+
+        Initializers whose bytes stayed in the model file are copied from it, or with
+        ``mapped=True`` returned as a read-only memory-mapped view to be used at once.
+        """
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            info = _external_info(tensor)
+            location = info.get("location")
+            if location == MODEL_FILE_LOCATION and self.model_file is not None:
+                return self.model_file.read(int(info["offset"]), int(info["length"]), np_dtype(tensor.data_type),
+                                            tuple(int(d) for d in tensor.dims), mapped=mapped)
+            if location == IN_MEMORY_LOCATION and tensor.name in self.arrays:
+                return self.arrays[tensor.name]
         return tensor_to_array(tensor, self.base_dir)
+
+    def self_contained(self) -> onnx.ModelProto:
+        """A copy of ``proto`` with the initializers kept outside it put back (a model onnx tools can run)."""
+        if self.model_file is None and not self.arrays:
+            return self.proto
+        proto = onnx.ModelProto()
+        proto.CopyFrom(self.proto)
+        for tensor in proto.graph.initializer:
+            location = _external_info(tensor).get("location") if tensor.data_location == onnx.TensorProto.EXTERNAL \
+                else None
+            if location in (MODEL_FILE_LOCATION, IN_MEMORY_LOCATION):
+                value = np.ascontiguousarray(self.tensor_array(tensor))
+                del tensor.external_data[:]
+                tensor.ClearField("data_location")
+                tensor.raw_data = onnx.numpy_helper.from_array(value).raw_data
+        return proto
 
 
 def _parse(data: bytes | bytearray | memoryview, what: str) -> onnx.ModelProto:
@@ -62,6 +100,40 @@ def _parse(data: bytes | bytearray | memoryview, what: str) -> onnx.ModelProto:
             "Check that the file is complete and really an .onnx file."
         ) from None
     return model
+
+
+def _parse_file(path: Path, what: str) -> tuple[onnx.ModelProto, wire.ModelFile | None]:
+    """Parse a model file without copying its large initializers into the ModelProto.
+
+    Their payloads stay in the file (see :mod:`gluon_onnx.wire`); the initializers are marked
+    as external data at MODEL_FILE_LOCATION. Files the scan does not understand are parsed whole.
+    """
+    with open(path, "rb") as handle:
+        model_file = wire.ModelFile(path)
+        try:
+            mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError):  # empty or unmappable file
+            mapping = None
+        if mapping is not None:
+            with mapping:
+                found = wire.strip_payloads(mapping)
+            if found is not None:
+                stripped, payloads = found
+                model = onnx.ModelProto()
+                try:
+                    model.ParseFromString(stripped)
+                except (DecodeError, RuntimeError, ValueError):
+                    model = None  # let the full parse report it
+                if model is not None and len(model.graph.initializer) > payloads[-1].index:
+                    for payload in payloads:
+                        tensor = model.graph.initializer[payload.index]
+                        tensor.data_location = onnx.TensorProto.EXTERNAL
+                        for key, value in (("location", MODEL_FILE_LOCATION), ("offset", payload.offset),
+                                           ("length", payload.length)):
+                            entry = tensor.external_data.add()
+                            entry.key, entry.value = key, str(value)
+                    return model, model_file
+        return _parse(handle.read(), what), None
 
 
 def read_model(source: ModelSource, *, base_dir: str | os.PathLike | None = None) -> LoadedModel:
@@ -82,6 +154,7 @@ def read_model(source: ModelSource, *, base_dir: str | os.PathLike | None = None
     UnsupportedOpsetError
         Missing or too new default-domain opset.
     """
+    model_file = None
     if isinstance(source, onnx.ModelProto):
         model = source
         what = "the ModelProto"
@@ -95,12 +168,11 @@ def read_model(source: ModelSource, *, base_dir: str | os.PathLike | None = None
                 f"{str(path)!r} is {size} bytes; a ModelProto cannot exceed 2 GiB "
                 "(store large weights as external data)"
             )
+        what = f"file {str(path)!r}"
         try:
-            data = path.read_bytes()
+            model, model_file = _parse_file(path, what)
         except OSError as exc:
             raise InvalidModelError(f"model file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
-        model = _parse(data, f"file {str(path)!r}")
-        what = f"file {str(path)!r}"
         if base_dir is None:
             base_dir = path.resolve().parent
     elif isinstance(source, (bytes, bytearray, memoryview)):
@@ -119,7 +191,7 @@ def read_model(source: ModelSource, *, base_dir: str | os.PathLike | None = None
         )
     if base_dir is None:
         base_dir = os.getcwd()
-    loaded = LoadedModel(model, os.fspath(base_dir))
+    loaded = LoadedModel(model, os.fspath(base_dir), model_file=model_file)
     check_fields(model, what)
     loaded.opsets = resolve_opsets(model, what)
     check_structure(model.graph, what)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
+from mxnet.gluon.block import _regroup
 
 from .. import limits
 from ..dtypes import storage_dtype, to_storage
@@ -18,6 +20,7 @@ from .context import ConstantProvider, Executor, NeedsSpecialization
 from .mxops import is_symbol, reshape
 from .plan import Plan, build_plan
 from .symdim import Dim
+from .symfold import fold_constant_subgraphs
 
 _PARAM_SAFE = re.compile(r"[^0-9A-Za-z_]")
 
@@ -54,6 +57,191 @@ def _structure(value: object) -> object:
     if value is None:
         return None
     return ("T", tuple(value.shape))
+
+
+class _ParamState:
+    """Shared by the parameters and constants of one block.
+
+    ``pending``: gradient buffers still to be allocated; ``in_forward``: the block's own forward
+    (which allocates them when recording) is running; ``version`` changes whenever a parameter
+    gets new arrays (cast, reset_ctx, grad_req), which invalidates the block's cached call.
+    """
+
+    __slots__ = ("pending", "in_forward", "params", "version")
+
+    def __init__(self):
+        self.pending = False
+        self.in_forward = False
+        self.params: list[_OnnxParameter] = []
+        self.version = 0
+
+    def allocate(self) -> None:
+        self.pending = False
+        for param in self.params:
+            param._allocate_grad()
+
+
+class _TrackedData:
+    """Mixin: assigning a Parameter's ``_data`` list bumps its block's version."""
+
+    _param_state: _ParamState
+
+    @property
+    def _data(self) -> list | None:
+        return self.__dict__.get("_data_arrays")
+
+    @_data.setter
+    def _data(self, value: list | None) -> None:
+        self.__dict__["_data_arrays"] = value
+        self._param_state.version += 1
+
+
+class _OnnxParameter(_TrackedData, gluon.Parameter):
+    """A Parameter of an imported model.
+
+    It takes its array at creation without another copy, and allocates its gradient buffer
+    only once something needs it (autograd recording, ``grad()``, a Trainer), so a block that
+    only runs inference holds its weights once.
+    """
+
+    def __init__(self, name: str, state: _ParamState, **kwargs: object):
+        self._param_state = state
+        self._lazy_grad = False
+        super().__init__(name, **kwargs)
+        state.params.append(self)
+
+    # gradient buffers: Gluon reads ``_grad`` everywhere, so allocation hides behind it
+    @property
+    def _grad(self) -> list | None:
+        if self._lazy_grad:
+            self._allocate_grad()
+        return self.__dict__.get("_grad_arrays")
+
+    @_grad.setter
+    def _grad(self, value: list | None) -> None:
+        self.__dict__["_grad_arrays"] = value
+
+    def _init_grad(self) -> None:
+        if self.grad_req == "null":
+            self._lazy_grad = False
+            self._grad = None
+            return
+        self._lazy_grad = True
+        self._param_state.pending = True
+
+    def _allocate_grad(self) -> None:
+        if self._lazy_grad:
+            self._lazy_grad = False
+            if self._data is not None:
+                super()._init_grad()
+
+    def data(self, ctx: mx.Context | None = None) -> mx.nd.NDArray:
+        state = self._param_state
+        if state.pending and not state.in_forward and mx.autograd.is_recording():
+            state.allocate()  # read by an enclosing block's graph while recording
+        return super().data(ctx)
+
+    def list_data(self) -> list:
+        state = self._param_state
+        if state.pending and not state.in_forward and mx.autograd.is_recording():
+            state.allocate()
+        return super().list_data()
+
+    def adopt(self, array: mx.nd.NDArray, ctx_list: Sequence[mx.Context]) -> None:
+        """Initialize with ``array`` itself on its context (copies only for other contexts)."""
+        _adopt(self, array, ctx_list)
+
+
+class _OnnxConstant(_TrackedData, gluon.Constant):
+    """A graph constant (Gluon Constant) whose array changes are tracked like parameters'."""
+
+    def __init__(self, name: str, value: mx.nd.NDArray, state: _ParamState):
+        self._param_state = state
+        super().__init__(name, value)
+
+
+class _FastCall:
+    """Everything a hybridized call needs besides its inputs, resolved once: the CachedOp and
+    its argument list with the parameter arrays in place (Gluon rebuilds it on every call)."""
+
+    __slots__ = ("op", "version", "template", "arg_slots", "num_args", "out_format")
+
+    def __init__(self, block: OnnxBlock, num_args: int):
+        self.op = block._cached_op
+        self.version = block._param_state.version
+        self.num_args = num_args
+        self.out_format = block._out_format
+        self.template: list = []
+        self.arg_slots: list[tuple[int, int]] = []
+        for position, (is_arg, item) in enumerate(block._cached_op_args):
+            if is_arg:
+                self.arg_slots.append((position, item))
+                self.template.append(None)
+            else:
+                self.template.append(item.data())
+
+    @staticmethod
+    def possible(block: OnnxBlock, args: Sequence[object]) -> bool:
+        if block._cached_op is None or block._callback or block._specialized or block._input_layout != ():
+            return False
+        if not all(type(a) is mx.nd.NDArray for a in args) or len({a.context for a in args}) != 1:
+            return False
+        if any(is_arg and item >= len(args) for is_arg, item in block._cached_op_args):
+            return False
+        return all(is_arg or len(item.list_ctx()) == 1 for is_arg, item in block._cached_op_args)
+
+
+def _adopt(param: gluon.Parameter, array: mx.nd.NDArray, ctx_list: Sequence[mx.Context]) -> None:
+    """Gluon's ``_load_init`` without its copy: ``array`` becomes the data on its own context."""
+    param._ctx_list = list(ctx_list)
+    param._ctx_map = [[], []]
+    for i, ctx in enumerate(param._ctx_list):
+        devices = param._ctx_map[ctx.device_typeid & 1]
+        while len(devices) <= ctx.device_id:
+            devices.append(None)
+        devices[ctx.device_id] = i
+    param._data = [array if ctx == array.context else array.copyto(ctx) for ctx in param._ctx_list]
+    param._deferred_init = ()
+    param._init_grad()
+
+
+def _nd_from_host(array: np.ndarray, dtype: str, ctx: mx.Context) -> mx.nd.NDArray:
+    """An NDArray holding ``array`` converted to ``dtype``: the numpy buffer itself for large,
+    writeable, contiguous CPU arrays (``array`` becomes read-only), otherwise a copy.
+
+    Read-only arrays (views of protobuf bytes or of a mapped file) are always copied.
+    """
+    array = to_storage(array)
+    if (ctx.device_type == "cpu" and array.nbytes >= _ZERO_COPY_BYTES and array.dtype.name == dtype
+            and _zero_copy_ok(array)):
+        return mx.nd.from_numpy(array, zero_copy=True)
+    return mx.nd.array(array, dtype=dtype, ctx=ctx)
+
+
+def _zero_copy_ok(array: np.ndarray) -> bool:
+    return (array.dtype.name in _ZERO_COPY_DTYPES and array.flags.c_contiguous and array.flags.writeable
+            and array.ndim > 0 and array.size > 0)
+
+
+def _parameter_array(value: np.ndarray, dtype: str, ctx: mx.Context) -> mx.nd.NDArray:
+    """A new NDArray with ``value``: one copy into a 64-byte aligned host buffer that MXNet then
+    uses as it is (creating many small NDArrays through the engine costs a synchronization each)."""
+    value = to_storage(value)
+    if ctx.device_type != "cpu" or value.dtype.name != dtype or value.dtype.name not in _ZERO_COPY_DTYPES \
+            or value.size == 0:
+        return mx.nd.array(value, dtype=dtype, ctx=ctx)
+    buffer = np.empty(value.nbytes + _ALIGNMENT, np.uint8)
+    start = -buffer.ctypes.data % _ALIGNMENT
+    host = buffer[start:start + value.nbytes].view(value.dtype).reshape(value.shape)
+    np.copyto(host, value)
+    return mx.nd.from_numpy(host, zero_copy=True)
+
+
+#: constants at least this large share their numpy buffer with MXNet
+_ZERO_COPY_BYTES = 1 << 16
+_ZERO_COPY_DTYPES = frozenset({"float32", "float64", "float16", "int32", "int64", "uint8"})
+#: MXNet's own CPU allocations are 64-byte aligned (what oneDNN's vector loads like)
+_ALIGNMENT = 64
 
 
 def _as_ctx_list(ctx: object) -> list[mx.Context]:
@@ -113,36 +301,40 @@ class OnnxBlock(gluon.HybridBlock):
         self._budget_checked: set[tuple] = set()
         self._size_guards: list[tuple[str, tuple]] = []
         self._input_layout: object = None
+        self._param_state = _ParamState()
+        self._auto_backend = False
+        self._backend_proven = False
+        self._traced_graph: tuple = ()
+        self._fast_call: _FastCall | None = None
         with mx.util.np_shape(True):  # zero-size parameters exist only with numpy shapes
             self._create_parameters()
 
     # --- construction ------------------------------------------------------------------
     def _create_parameters(self) -> None:
         taken: set[str] = set()
+        initializers = {t.name: t for t in self._onnx_model.proto.graph.initializer if t.name in self._plan.params}
         for onnx_name, info in self._plan.params.items():
             key = _param_key(onnx_name, taken)
             dtype = storage_dtype(info.dtype) or "float32"
-            param = self.params.get(
-                key,
+            param = _OnnxParameter(
+                self.params.prefix + key,
+                self._param_state,
                 shape=info.shape,
                 dtype=dtype,
                 grad_req="write" if info.trainable else "null",
                 differentiable=info.trainable,
                 allow_deferred_init=False,
             )
+            self.params._params[param.name] = param
             self._reg_params[key] = param
             self._param_keys[onnx_name] = key
             if onnx_name in self._plan.constant_params:
-                value = to_storage(np.asarray(self._plan.constant_params[onnx_name]))
+                value = np.asarray(self._plan.constant_params[onnx_name])
             else:
-                value = to_storage(np.asarray(self._onnx_model.tensor_array(self._plan_initializer(onnx_name))))
-            param._load_init(mx.nd.array(value, dtype=dtype, ctx=mx.cpu()), self._ctx_list)
-
-    def _plan_initializer(self, name: str) -> object:
-        for tensor in self._onnx_model.proto.graph.initializer:
-            if tensor.name == name:
-                return tensor
-        raise KeyError(name)
+                # weights still in the model file are copied from the mapping straight into the NDArray
+                value = np.asarray(self._onnx_model.tensor_array(initializers[onnx_name], mapped=True))
+            param.adopt(_parameter_array(value, dtype, self._ctx_list[0]), self._ctx_list)
+            del value
 
     # --- public views ------------------------------------------------------------------
     @property
@@ -168,8 +360,8 @@ class OnnxBlock(gluon.HybridBlock):
 
     @property
     def onnx_model(self) -> object:
-        """The imported ``onnx.ModelProto``."""
-        return self._onnx_model.proto
+        """The imported ``onnx.ModelProto`` (a self-contained copy: weights included)."""
+        return self._onnx_model.self_contained()
 
     @property
     def is_shape_specialized(self) -> bool:
@@ -225,15 +417,101 @@ class OnnxBlock(gluon.HybridBlock):
 
     # --- running -----------------------------------------------------------------------
     def hybridize(self, active: bool = True, backend: str | None = None, **kwargs: object) -> None:
-        """Gluon's hybridize; inference-optimized blocks default to the oneDNN backend on CPU."""
+        """Gluon's hybridize; inference-optimized blocks default to the oneDNN backend on CPU.
+
+        A graph the oneDNN partitioner or its fused operators cannot handle (some 7-D tensors,
+        some graphs with numpy operators) then runs unpartitioned instead of failing.
+        """
+        self._auto_backend = False
         if (backend is None and active and self._build_options.get("freeze_params")
                 and all(c.device_type == "cpu" for c in self._ctx_list) and mx.runtime.Features().is_enabled("MKLDNN")):
             backend = "MKLDNN"
+            self._auto_backend = True
+        self._backend_proven = False
         if backend is not None:
             kwargs["backend"] = backend
         super().hybridize(active, **kwargs)
 
+    def _build_cache(self, *args: object) -> None:
+        _, out = self._get_graph(*args)
+        flags = self._flags
+        if _has_data_dependent_shapes(out):
+            # memory planned once for all calls cannot hold sizes that depend on the values
+            # (MXNet fails with 'Shape is unknown'): such graphs run with dynamic allocation
+            self._flags = [(k, False if k in ("static_alloc", "static_shape") else v) for k, v in flags]
+        try:
+            try:
+                super()._build_cache(*args)
+            except mx.base.MXNetError as exc:
+                if not (self._auto_backend and self._backend):
+                    raise
+                self._without_backend(exc)
+                super()._build_cache(*args)
+        finally:
+            self._flags = flags
+
+    def _call_cached_op(self, *args: object) -> object:
+        if not (self._auto_backend and self._backend and not self._backend_proven):
+            return super()._call_cached_op(*args)
+        # the first run of a partitioned graph: fused-operator errors surface when outputs are read
+        try:
+            out = super()._call_cached_op(*args)
+            for value in out if isinstance(out, (list, tuple)) else [out]:
+                if isinstance(value, mx.nd.NDArray):
+                    value.wait_to_read()
+        except mx.base.MXNetError as exc:
+            self._without_backend(exc)
+            return super()._call_cached_op(*args)
+        self._backend_proven = True
+        return out
+
+    def _without_backend(self, exc: Exception) -> None:
+        reason = str(exc).strip().splitlines()
+        warnings.warn(f"oneDNN graph partitioning failed ({reason[-1] if reason else exc}); "
+                      "running the graph unpartitioned", RuntimeWarning, stacklevel=3)
+        self._backend = None
+        self._auto_backend = False
+        traced = self._traced_graph
+        self._clear_cached_op()
+        if traced:
+            self._cached_graph = traced  # the partitioner replaced it; the trace itself is fine
+
+    def _clear_cached_op(self) -> None:
+        self._fast_call = None
+        self._traced_graph = ()
+        super()._clear_cached_op()
+
+    def _get_graph(self, *args: object) -> tuple:
+        graph = super()._get_graph(*args)
+        if not self._traced_graph:
+            self._traced_graph = graph
+        return graph
+
     def forward(self, *args: object) -> object:
+        state = self._param_state
+        if state.pending and mx.autograd.is_recording():
+            state.allocate()
+        fast = self._fast_call
+        if (fast is not None and fast.op is self._cached_op and fast.version == state.version
+                and len(args) == fast.num_args and all(type(a) is mx.nd.NDArray for a in args)):
+            # hybridized steady state: straight to the CachedOp
+            cargs = fast.template.copy()
+            for position, index in fast.arg_slots:
+                cargs[position] = args[index]
+            with mx.util.np_shape(True):
+                out = fast.op(*cargs)
+            out = _regroup([out] if isinstance(out, mx.nd.NDArray) else out, fast.out_format)
+            return tuple(out) if isinstance(out, list) else out
+        state.in_forward = True
+        try:
+            out = self._forward(args)
+        finally:
+            state.in_forward = False
+        if self._active and _FastCall.possible(self, args):
+            self._fast_call = _FastCall(self, len(args))
+        return out
+
+    def _forward(self, args: tuple) -> object:
         with mx.util.np_shape(True):
             if not args and not self._plan.inputs:
                 return self._forward_without_inputs()
@@ -343,12 +621,52 @@ class OnnxBlock(gluon.HybridBlock):
         by_onnx = {name: params[key] for name, key in self._param_keys.items() if key in params}
         if is_symbol(F):
             outputs = self._trace(F, args, by_onnx)
+            if self._build_options.get("freeze_params"):
+                outputs = self._fold_constants(outputs)
+            self._drop_unused_constants(outputs)
         else:
             first = _first_ndarray(args)
             ctx = first.context if first is not None else self._ctx_list[0]
             outputs = self._executor.run(F, args, by_onnx, ctx)
         outputs = [self._fix_scalar(F, name, out) for name, out in zip(self._plan.outputs, outputs)]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def _fold_constants(self, outputs: list) -> list:
+        """Frozen weights: evaluate once what converters compute from constants alone (weight
+        packing, transposes) instead of on every call."""
+        if not outputs or not all(isinstance(o, mx.sym.Symbol) for o in outputs):
+            return outputs
+        ctx = self._ctx_list[0]
+        constants = {p.name: p.data(ctx) for p in self._const_params.values()}
+
+        def new_constant(value: mx.nd.NDArray) -> str:
+            name = f"const{self._const_counter}"
+            self._const_counter += 1
+            param = _OnnxConstant(self.params.prefix + name, value, self._param_state)
+            self.params._params[param.name] = param
+            _adopt(param, value, self._ctx_list)
+            self._const_params[f"folded:{param.name}"] = param
+            return param.name
+
+        folded = fold_constant_subgraphs(outputs, constants, new_constant, limits.MAX_FOLDED_ELEMENTS)
+        return outputs if folded is None else folded
+
+    def _drop_unused_constants(self, outputs: Sequence[object]) -> None:
+        """Forget constants the traced graph does not read (made for inputs a converter took as a
+        static value, or by a trace abandoned for a specialized one): Gluon warns about them."""
+        symbols = []
+        stack = list(outputs)
+        while stack:
+            item = stack.pop()
+            if isinstance(item, mx.sym.Symbol):
+                symbols.append(item)
+            elif isinstance(item, (list, tuple)):
+                stack.extend(item)
+        used = set(mx.sym.Group(symbols).list_inputs()) if symbols else set()
+        for key, param in list(self._const_params.items()):
+            if param.name not in used:
+                del self._const_params[key]
+                self.params._params.pop(param.name, None)
 
     def _fix_scalar(self, F: object, name: str, value: object) -> object:
         info = self._plan.info(name)
@@ -453,7 +771,7 @@ class OnnxBlock(gluon.HybridBlock):
             cache_key = (key, str(ctx))
             value = self._const_arrays.get(cache_key)
             if value is None:
-                value = mx.nd.array(array, dtype=array.dtype, ctx=ctx)
+                value = _nd_from_host(array, array.dtype.name, ctx)
                 self._const_arrays[cache_key] = value
             return value
         if array.size == 0:
@@ -466,31 +784,12 @@ class OnnxBlock(gluon.HybridBlock):
         if param is None:
             name = f"const{self._const_counter}"
             self._const_counter += 1
-            param = self.params.get_constant(name, mx.nd.array(array, dtype=array.dtype, ctx=mx.cpu()))
-            param.initialize(ctx=self._ctx_list)
+            value = _nd_from_host(array, array.dtype.name, self._ctx_list[0])
+            param = _OnnxConstant(self.params.prefix + name, value, self._param_state)
+            self.params._params[param.name] = param
+            _adopt(param, value, self._ctx_list)
             self._const_params[key] = param
         return param.var()
-
-    def _build_cache(self, *args: object) -> None:
-        # constants created by an abandoned trace (one that asked for specialization) or by an
-        # earlier specialization are not inputs of this graph: drop them before Gluon collects
-        # parameters, so they are neither fed nor exported
-        _, out = self._get_graph(*args)
-        used = set(out.list_inputs())
-        for key, param in list(self._const_params.items()):
-            if param.name not in used:
-                del self._const_params[key]
-                self.params._params.pop(param.name, None)
-        flags = self._flags
-        if _has_data_dependent_shapes(out):
-            # memory planned once for all calls cannot hold sizes that depend on the values
-            # (MXNet fails with 'Shape is unknown'): such graphs run with dynamic allocation
-            self._flags = [(k, False if k in ("static_alloc", "static_shape") else v) for k, v in flags]
-        try:
-            super()._build_cache(*args)
-        finally:
-            self._flags = flags
-
 
 #: ONNX operators whose output shapes may depend on their input values
 _VALUE_DEPENDENT_ONNX_OPS = frozenset({"NonZero", "Compress", "Unique", "NonMaxSuppression", "If", "Loop",

@@ -23,7 +23,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..model import LoadedModel, resolve_opsets
+from ..dtypes import elem_type_of
+from ..model import IN_MEMORY_LOCATION, LoadedModel, resolve_opsets
 
 FUSED_DOMAIN = "gluon_onnx.fused"
 
@@ -48,8 +49,8 @@ class _Graph:
                 self.consumers[inp].append(node)
 
     def constant(self, name: str) -> np.ndarray | None:
-        if name in self.initializers:
-            return np.asarray(self.model.tensor_array(self.initializers[name]))
+        if name in self.initializers:  # read-only view of the file: rewrites only compute from it
+            return np.asarray(self.model.tensor_array(self.initializers[name], mapped=True))
         node = self.producer.get(name)
         if node is not None and node.op_type == "Constant" and node.attribute:
             attr = node.attribute[0]
@@ -75,7 +76,8 @@ class _Graph:
         return all(len(self.consumers.get(n, [])) == 1 and n not in self.outputs for n in names)
 
     def add_initializer(self, name: str, value: np.ndarray) -> str:
-        self.new_initializers.append(numpy_helper.from_array(value, name))
+        """A new initializer whose value stays a numpy array (never serialized into the graph)."""
+        self.new_initializers.append(in_memory_initializer(self.model, name, value))
         return name
 
     def replace(self, matched: list[onnx.NodeProto], new_nodes: list[onnx.NodeProto]) -> None:
@@ -95,6 +97,19 @@ class _Graph:
 
     def is_free(self, node: onnx.NodeProto) -> bool:
         return id(node) not in self.removed
+
+
+def in_memory_initializer(model: LoadedModel, name: str, value: np.ndarray) -> onnx.TensorProto:
+    """An initializer of ``model`` whose bytes stay in ``model.arrays`` (no serialized copy)."""
+    tensor = onnx.TensorProto()
+    tensor.name = name
+    tensor.data_type = elem_type_of(value.dtype)
+    tensor.dims.extend(value.shape)
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    entry = tensor.external_data.add()
+    entry.key, entry.value = "location", IN_MEMORY_LOCATION
+    model.arrays[name] = value
+    return tensor
 
 
 def _attr(node: onnx.NodeProto, name: str, default: object = None) -> object:
@@ -122,7 +137,8 @@ def _fold_batchnorm(g: _Graph) -> int:
         gamma, beta, mean, var = (p.astype(np.float64) for p in params)
         eps = float(_attr(bn, "epsilon", 1e-5))
         factor = gamma / np.sqrt(var + eps)
-        new_weight = (weight.astype(np.float64) * factor.reshape((-1,) + (1,) * (weight.ndim - 1))).astype(weight.dtype)
+        # one new array of the weight's type: float64 weight temporaries would double the peak memory
+        new_weight = np.multiply(weight, factor.astype(weight.dtype).reshape((-1,) + (1,) * (weight.ndim - 1)))
         old_bias = bias.astype(np.float64) if bias is not None else np.zeros_like(mean)
         new_bias = ((old_bias - mean) * factor + beta).astype(weight.dtype)
         w_name = g.add_initializer(f"{conv.input[1]}__bn_folded", new_weight)
@@ -246,32 +262,167 @@ def _fuse_layernorm(g: _Graph) -> int:
     return count
 
 
+def _transposed(g: _Graph, name: str, weight: np.ndarray) -> str:
+    """A (shared) initializer holding ``weight.T``: FullyConnected's (units, inputs) layout."""
+    key = f"{name}__transposed"
+    if key not in g.model.arrays:
+        g.add_initializer(key, np.ascontiguousarray(weight.T))
+    return key
+
+
+def _dense_bias(g: _Graph, out: str, units: int) -> tuple[onnx.NodeProto, str] | None:
+    """The Add that adds a constant (units,) bias to ``out``, if it is its only consumer."""
+    add = g.only_consumer(out)
+    if add is None or add.op_type != "Add" or not g.is_free(add):
+        return None
+    bias = _other(add, out)
+    value = g.constant(bias)
+    if value is None or value.shape != (units,) or value.dtype != np.float32:
+        return None
+    return add, bias
+
+
+def _fuse_dense(g: _Graph) -> int:
+    """MatMul by a constant 2-D float32 weight (plus a bias Add), and Gemm with a constant B, as one
+    FullyConnected with the weight stored transposed once (oneDNN fuses it with GELU/tanh)."""
+    count = 0
+    for node in list(g.graph.node):
+        if not g.is_free(node) or node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2:
+            continue
+        if g.constant(node.input[0]) is not None:
+            continue
+        weight = g.constant(node.input[1])
+        if weight is None or weight.ndim != 2 or weight.dtype != np.float32:
+            continue
+        matched = [node]
+        if node.op_type == "Gemm":
+            if _attr(node, "transA", 0) or _attr(node, "alpha", 1.0) != 1.0:
+                continue
+            trans_b = bool(_attr(node, "transB", 0))
+            units = weight.shape[0] if trans_b else weight.shape[1]
+            bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+            if bias is not None:
+                value = g.constant(bias)
+                if value is None or value.shape != (units,) or value.dtype != np.float32 or \
+                        _attr(node, "beta", 1.0) != 1.0:
+                    continue
+            w_name = node.input[1] if trans_b else _transposed(g, node.input[1], weight)
+            out = node.output[0]
+        else:
+            units = weight.shape[1]
+            w_name = _transposed(g, node.input[1], weight)
+            found = _dense_bias(g, node.output[0], units)
+            bias, out = None, node.output[0]
+            if found is not None:
+                add, bias = found
+                matched.append(add)
+                out = add.output[0]
+        inputs = [node.input[0], w_name] + ([bias] if bias is not None else [])
+        fused = helper.make_node("Dense", inputs, [out], name=f"{node.name}__fused_dense", domain=FUSED_DOMAIN)
+        g.replace(matched, [fused])
+        count += 1
+    return count
+
+
+#: operators a constant factor passes through unchanged (the product scales with its first operand)
+_LINEAR_IN_FIRST = frozenset({"Transpose", "Reshape", "MatMul", "Squeeze", "Unsqueeze", "Flatten"})
+
+
+def _scaled_dense(g: _Graph, name: str) -> onnx.NodeProto | None:
+    """The fused Dense whose output reaches ``name`` only through operators linear in their first
+    input, every intermediate used once; None otherwise."""
+    for _ in range(16):
+        node = g.producer.get(name)
+        if node is None or not g.is_free(node) or name in g.outputs:
+            return None
+        if len([c for c in g.consumers.get(name, []) if c.op_type not in ("Shape", "Size")]) != 1:
+            return None  # another reader would see the scaled values (Shape only reads sizes)
+        if node.domain == FUSED_DOMAIN and node.op_type == "Dense":
+            return node
+        if node.op_type not in _LINEAR_IN_FIRST or g.constant(node.input[0]) is not None:
+            return None
+        name = node.input[0]
+    return None
+
+
+def _fold_scales(g: _Graph) -> int:
+    """A multiplication or division by a constant scalar after a Dense (through reshapes,
+    transposes and matmuls, e.g. attention scores divided by sqrt(head size)) goes into the
+    Dense's weight and bias: one pass over the (batch, heads, seq, seq) scores less."""
+    count = 0
+    for node in list(g.graph.node):
+        if node.op_type not in ("Mul", "Div") or not g.is_free(node) or len(node.input) != 2:
+            continue
+        sides = ((0, 1), (1, 0)) if node.op_type == "Mul" else ((0, 1),)
+        for x_index, c_index in sides:
+            value = g.constant(node.input[c_index])
+            if value is None or value.size != 1 or value.dtype != np.float32:
+                continue
+            factor = float(value.reshape(-1)[0])
+            scale = factor if node.op_type == "Mul" else (1.0 / factor if factor else 0.0)
+            if not np.isfinite(scale) or scale == 0.0:
+                continue
+            dense = _scaled_dense(g, node.input[x_index])
+            source = g.producer.get(node.input[x_index])
+            if dense is None or not g.consumed_once(node.input[x_index]):
+                continue  # (a Shape reading the renamed tensor would lose it)
+            weight = g.constant(dense.input[1])
+            bias = g.constant(dense.input[2]) if len(dense.input) > 2 else None
+            if weight is None or (len(dense.input) > 2 and bias is None):
+                continue
+            scaled = onnx.NodeProto()
+            scaled.CopyFrom(dense)
+            scaled.input[1] = g.add_initializer(f"{dense.input[1]}__scaled{count}",
+                                                (weight * np.float32(scale)).astype(weight.dtype))
+            if bias is not None:
+                scaled.input[2] = g.add_initializer(f"{dense.input[2]}__scaled{count}",
+                                                    (bias * np.float32(scale)).astype(bias.dtype))
+            # the scaled value now arrives at the Mul/Div's input: its consumers read it directly
+            if source is dense:
+                scaled.output[0] = node.output[0]
+                g.replace([dense, node], [scaled])
+            else:
+                g.replace([dense], [scaled])
+                renamed = onnx.NodeProto()
+                renamed.CopyFrom(source)
+                renamed.output[list(source.output).index(node.input[x_index])] = node.output[0]
+                g.replace([source, node], [renamed])
+            count += 1
+            break
+    return count
+
+
 PASSES: list[tuple[str, Callable[[_Graph], int]]] = [
     ("fold_batchnorm", _fold_batchnorm),
     ("fuse_gelu", _fuse_gelu),
     ("fuse_layernorm", _fuse_layernorm),
+    ("fuse_dense", _fuse_dense),
+    ("fold_scales", _fold_scales),
 ]
 
 
 def optimize_for_inference(model: LoadedModel) -> tuple[LoadedModel, dict[str, int]]:
     """A rewritten copy of ``model`` and how often each pass fired."""
     proto = onnx.ModelProto()
-    proto.CopyFrom(model.proto)
+    proto.CopyFrom(model.proto)  # cheap: large weights are not inside a proto read from a file
+    optimized = LoadedModel(proto, model.base_dir, dict(model.opsets), shape_source=model.shape_source or model.proto,
+                            model_file=model.model_file, arrays=dict(model.arrays))
     counts = {}
     for name, rewrite in PASSES:
-        g = _Graph(LoadedModel(proto, model.base_dir, model.opsets), proto.graph)
+        g = _Graph(optimized, proto.graph)
         counts[name] = rewrite(g)
         if counts[name]:
             nodes = g.rebuilt_nodes()
             del proto.graph.node[:]
             proto.graph.node.extend(nodes)
             proto.graph.initializer.extend(g.new_initializers)
-    used = {i for node in proto.graph.node for i in node.input}
-    kept = [t for t in proto.graph.initializer if t.name in used or t.name in {o.name for o in proto.graph.output}]
+    used = {i for node in proto.graph.node for i in node.input} | {o.name for o in proto.graph.output}
+    kept = [t for t in proto.graph.initializer if t.name in used]
     del proto.graph.initializer[:]
     proto.graph.initializer.extend(kept)
+    kept_names = {t.name for t in kept}
+    optimized.arrays = {n: v for n, v in optimized.arrays.items() if n in kept_names}
     if any(counts.values()) and not any(o.domain == FUSED_DOMAIN for o in proto.opset_import):
         proto.opset_import.append(helper.make_opsetid(FUSED_DOMAIN, 1))
-    optimized = LoadedModel(proto, model.base_dir, shape_source=model.shape_source or model.proto)
     optimized.opsets = resolve_opsets(proto)
     return optimized, counts
