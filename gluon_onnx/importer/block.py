@@ -164,12 +164,15 @@ class _FastCall:
     """Everything a hybridized call needs besides its inputs, resolved once: the CachedOp and
     its argument list with the parameter arrays in place (Gluon rebuilds it on every call)."""
 
-    __slots__ = ("op", "version", "template", "arg_slots", "num_args", "out_format")
+    __slots__ = ("op", "version", "template", "arg_slots", "num_args", "out_format", "shapes", "ctx")
 
-    def __init__(self, block: OnnxBlock, num_args: int):
+    def __init__(self, block: OnnxBlock, args: Sequence[mx.nd.NDArray]):
         self.op = block._cached_op
         self.version = block._param_state.version
-        self.num_args = num_args
+        self.num_args = len(args)
+        # other shapes or devices take the full path: size budgets, specialization, parameter copies
+        self.shapes = tuple(a.shape for a in args)
+        self.ctx = args[0].context if args else None
         self.out_format = block._out_format
         self.template: list = []
         self.arg_slots: list[tuple[int, int]] = []
@@ -493,7 +496,8 @@ class OnnxBlock(gluon.HybridBlock):
             state.allocate()
         fast = self._fast_call
         if (fast is not None and fast.op is self._cached_op and fast.version == state.version
-                and len(args) == fast.num_args and all(type(a) is mx.nd.NDArray for a in args)):
+                and len(args) == fast.num_args and all(type(a) is mx.nd.NDArray for a in args)
+                and tuple(a.shape for a in args) == fast.shapes and (not args or args[0].context == fast.ctx)):
             # hybridized steady state: straight to the CachedOp
             cargs = fast.template.copy()
             for position, index in fast.arg_slots:
@@ -508,7 +512,7 @@ class OnnxBlock(gluon.HybridBlock):
         finally:
             state.in_forward = False
         if self._active and _FastCall.possible(self, args):
-            self._fast_call = _FastCall(self, len(args))
+            self._fast_call = _FastCall(self, args)
         return out
 
     def _forward(self, args: tuple) -> object:

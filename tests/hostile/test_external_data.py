@@ -155,10 +155,14 @@ def test_model_file_over_the_protobuf_limit_is_refused_without_reading(tmp_path,
 def test_unreadable_model_file(tmp_path, monkeypatch):
     path = write_model(tmp_path, numpy_helper.from_array(WEIGHTS, "w"))
 
-    def refuse(self: Path) -> bytes:  # what a file without read permission does (even tests run as root)
-        raise PermissionError(13, "Permission denied", str(self))
+    real_open = open
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    def refuse(file, *args, **kwargs):  # what a file without read permission does (even tests run as root)
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", refuse)
     with pytest.raises(errors.InvalidModelError, match="cannot be read: Permission denied"):
         gluon_onnx.load_block(path)
 
