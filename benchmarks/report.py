@@ -40,7 +40,8 @@ def _ratio_cell(row: dict, key: str) -> str:
 
 
 def _inference(data: dict) -> list[str]:
-    lines = ["## Inference latency (`python -m benchmarks.bench_inference`)", ""]
+    threads = data["machine"].get("omp_num_threads", "default")
+    lines = [f"## Inference latency, {threads} thread(s) per runtime (`python -m benchmarks.bench_inference`)", ""]
     lines += _machine_lines(data["machine"])
     if data.get("quick"):
         lines += ["*Quick run (small inputs): not representative.*", ""]
@@ -139,7 +140,7 @@ def main() -> int:
              "do not edit by hand.", ""]
     for path in sorted(RESULTS_DIR.glob("*.json")):
         data = json.loads(path.read_text())
-        section = SECTIONS.get(path.stem)
+        section = SECTIONS.get(path.stem.split("-")[0])  # e.g. inference-1thread.json: another configuration
         if section is None and "markdown" in data:
             lines += data["markdown"] + [""]
         elif section is not None:
