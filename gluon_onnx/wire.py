@@ -68,7 +68,8 @@ def _varint(buf: object, pos: int, end: int) -> tuple[int, int]:
         shift += 7
 
 
-def _encode_varint(value: int) -> bytes:
+def encode_varint(value: int) -> bytes:
+    """Protobuf base-128 varint of a non-negative integer."""
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -165,7 +166,7 @@ def _strip(buf: object) -> tuple[bytes, list[Payload]] | None:
             kept, payload_start, length = found
             chunks.append(bytes(buf[copied_to:key_start]))
             chunks.append(bytes(buf[key_start:key_end]))
-            chunks.append(_encode_varint(sum(b - a for a, b in kept)))
+            chunks.append(encode_varint(sum(b - a for a, b in kept)))
             chunks.extend(bytes(buf[a:b]) for a, b in kept)
             payloads.append(Payload(index, payload_start, length))
             copied_to = stop
@@ -175,7 +176,7 @@ def _strip(buf: object) -> tuple[bytes, list[Payload]] | None:
     chunks.append(bytes(buf[copied_to:graph_end]))
     graph = b"".join(chunks)
     del chunks
-    model = b"".join([bytes(buf[0:graph_key]), bytes(buf[graph_key:graph_key_end]), _encode_varint(len(graph)),
+    model = b"".join([bytes(buf[0:graph_key]), bytes(buf[graph_key:graph_key_end]), encode_varint(len(graph)),
                       graph, bytes(buf[graph_end:end])])
     return model, payloads
 

@@ -20,6 +20,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from ..dtypes import elem_type_of
+from ..wire import encode_varint
 
 #: Above this many bytes of initializers the model is written with external data.
 EXTERNAL_DATA_THRESHOLD = 2**31 - 2**26
@@ -128,20 +129,8 @@ def value_info(name: str, dtype: np.dtype, dims: Sequence[int | str | None]) -> 
 
 
 # --- writing ----------------------------------------------------------------------------
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def _length_delimited(field_number: int, length: int) -> bytes:
-    return _varint((field_number << 3) | 2) + _varint(length)
+    return encode_varint((field_number << 3) | 2) + encode_varint(length)
 
 
 _MODEL_GRAPH_FIELD = 7  # ModelProto.graph
